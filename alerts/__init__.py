@@ -1,0 +1,1 @@
+"""Spike detection, the alert lifecycle and delivery to CEM systems."""

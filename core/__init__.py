@@ -1,0 +1,1 @@
+"""Shared foundation: the mention model, settings, errors and the `opmon` command line."""

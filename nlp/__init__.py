@@ -1,0 +1,1 @@
+"""Chinese NLP: normalisation, sentiment, keywords, topics and CEM touchpoints."""

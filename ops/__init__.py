@@ -1,0 +1,1 @@
+"""Running it like a product: demo, scheduler, replay site."""

@@ -1,0 +1,1 @@
+"""Mention storage backends: embedded SQLite (default) and Elasticsearch 8."""
