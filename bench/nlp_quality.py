@@ -1,0 +1,178 @@
+"""Held-out quality of the bundled sentiment model against the classic baselines, in one run.
+
+    python bench/nlp_quality.py [--data ../shared/data/sentiment] [--model bundled] [--json out.json]
+
+On the fixed 10% held-out split of every shared corpus (see nlp/data.py) it scores:
+  * the bundled model (transformer + linear ensemble, as shipped) and its transformer alone;
+  * a char 1-3-gram TF-IDF + logistic regression trained here, now, on the same train split;
+  * SnowNLP (its bundled shopping-review model).
+Binary corpora: positive iff P(pos) >= P(neg) (SnowNLP: sentiments >= 0.5). 3-class corpora:
+argmax over the three classes (SnowNLP: neutral when 0.4 <= sentiments <= 0.6).
+It also scores touchpoint detection and per-aspect sentiment on the held-out car posts.
+Prints a Markdown table (for docs/benchmarks.md) and, with --json, writes all figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nlp.data import BINARY, CORPORA, SEED, car_heldout_aspects, load_all, require_data_dir  # noqa: E402
+from nlp.scoring import LABELS3, classification_report, decide  # noqa: E402
+
+SNOW_BAND = (0.4, 0.6)
+
+
+def snownlp_probs(texts: list[str]) -> np.ndarray:
+    from snownlp import SnowNLP
+
+    out = np.zeros((len(texts), 3), dtype=np.float32)
+    for i, t in enumerate(texts):
+        p = SnowNLP(t).sentiments if t.strip() else 0.5
+        out[i] = (1 - p, 0.0, p)
+        if SNOW_BAND[0] <= p <= SNOW_BAND[1]:
+            out[i, 1] = 1.0  # the neutral band wins the 3-class argmax; binary decisions ignore it
+    return out
+
+
+def tfidf_lr(train_texts, train_labels, seed):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2),
+        LogisticRegression(C=4.0, max_iter=300, random_state=seed),
+    )
+    model.fit(train_texts, train_labels)
+    return model
+
+
+def score_all(examples, probs) -> dict:
+    report = {}
+    for corpus in CORPORA:
+        rows = [i for i, ex in enumerate(examples) if ex.corpus == corpus]
+        if rows:
+            classes = ("negative", "positive") if corpus in BINARY else LABELS3
+            report[corpus] = classification_report([examples[i].label for i in rows],
+                                                   decide(probs[rows], classes), classes)
+    return report
+
+
+def aspect_eval(pipeline, root: Path, unit: str) -> dict:
+    from nlp.touchpoints import TouchpointMatcher
+
+    matcher = TouchpointMatcher.from_names("car", unit=unit)
+    posts = car_heldout_aspects(root)
+    matches = [matcher.match(p.text) for p in posts]
+    sentences = list(dict.fromkeys(m.sentence for ms in matches for m in ms))
+    probs = dict(zip(sentences, pipeline.predict_proba(sentences), strict=True)) if sentences else {}
+    tp = fp = fn = correct = 0
+    for post, ms in zip(posts, matches, strict=True):
+        gold = dict(post.aspects)  # subject -> label (one label per subject in this data)
+        pred: dict[str, np.ndarray] = {}
+        for m in ms:
+            pred.setdefault(m.touchpoint, []).append(probs[m.sentence])
+        for subject, plist in pred.items():
+            if subject in gold:
+                tp += 1
+                label = LABELS3[int(np.mean(plist, axis=0).argmax())]
+                correct += label == gold[subject]
+            else:
+                fp += 1
+        fn += sum(1 for s in gold if s not in pred)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    gold_labels = [lab for p in posts for _, lab in p.aspects]
+    return {
+        "unit": unit, "posts": len(posts), "gold_aspects": len(gold_labels),
+        "precision": round(precision, 4), "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "sentiment_accuracy_on_detected": round(correct / tp, 4) if tp else 0.0,
+        "majority_neutral_accuracy": round(gold_labels.count("neutral") / len(gold_labels), 4),
+    }
+
+
+def markdown(results: dict) -> str:
+    systems = results["systems"]
+    lines = ["| held-out split | n | " + " | ".join(systems) + " |",
+             "|---|---:|" + "---:|" * len(systems)]
+    for corpus in CORPORA:
+        first = results["scores"][systems[0]].get(corpus)
+        if not first:
+            continue
+        metric = "accuracy" if corpus in BINARY else "macro_f1"
+        cells = []
+        best = max(results["scores"][s][corpus][metric] for s in systems)
+        for s in systems:
+            r = results["scores"][s][corpus]
+            cell = f"{r[metric]:.4f} (F1 {r['macro_f1']:.4f})" if metric == "accuracy" else f"{r[metric]:.4f}"
+            cells.append(f"**{cell}**" if r[metric] == best else cell)
+        name = f"{corpus} ({'binary, accuracy' if metric == 'accuracy' else '3-class macro-F1'})"
+        lines.append(f"| {name} | {first['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=None)
+    p.add_argument("--model", default="bundled")
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--json", default=None, help="also write all figures to this file")
+    p.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated subset (quick checks)")
+    args = p.parse_args(argv)
+
+    from nlp.sentiment import SentimentPipeline
+
+    root = require_data_dir(args.data)
+    parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)
+    train, held = parts["train"], parts["heldout"]
+    texts = [ex.text for ex in held]
+    timings, scores = {}, {}
+
+    pipe = SentimentPipeline.load(args.model, device="cpu")
+    t0 = time.perf_counter()
+    scores["bundled (ensemble)"] = score_all(held, pipe.predict_proba(texts))
+    timings["bundled (ensemble)"] = time.perf_counter() - t0
+    if pipe.linear is not None:
+        alone = SentimentPipeline(pipe.model, pipe.tokenizer, name="transformer", device="cpu")
+        t0 = time.perf_counter()
+        scores["bundled transformer alone"] = score_all(held, alone.predict_proba(texts))
+        timings["bundled transformer alone"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    baseline = tfidf_lr([ex.text for ex in train], [ex.label for ex in train], args.seed)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lp = baseline.predict_proba(texts)
+    scores["TF-IDF char 1-3 + LR"] = score_all(held, lp[:, [list(baseline.classes_).index(c) for c in LABELS3]])
+    timings["TF-IDF char 1-3 + LR"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scores["SnowNLP"] = score_all(held, snownlp_probs(texts))
+    timings["SnowNLP"] = time.perf_counter() - t0
+
+    aspects = [aspect_eval(pipe, root, unit) for unit in ("sentence", "clause")]
+    results = {"model": pipe.name, "seed": args.seed, "systems": list(scores), "scores": scores,
+               "seconds": {k: round(v, 2) for k, v in timings.items()}, "baseline_fit_s": round(fit_s, 1),
+               "aspects_car": aspects}
+    print(markdown(results))
+    print()
+    for a in aspects:
+        print(f"car aspects ({a['unit']}): detection P {a['precision']:.4f} R {a['recall']:.4f} F1 {a['f1']:.4f}; "
+              f"sentiment accuracy on detected {a['sentiment_accuracy_on_detected']:.4f} "
+              f"(all-neutral baseline {a['majority_neutral_accuracy']:.4f}); {a['posts']} posts")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Scrapy settings, derived from the one typed `core.settings.Settings` (env prefix OPMON_).
+
+Politeness defaults are conservative: real sites ban fast crawlers. Spiders tighten them further in
+their `custom_settings` (Weibo: 1 request at a time per host, >= 3 s apart). Tests and benchmarks
+against localhost override them on the command line (`-s DOWNLOAD_DELAY=0 ...`), which wins over
+both this file and `custom_settings`.
+
+Crawler-only knobs not (yet) in core Settings are read from OPMON_* environment variables here:
+  OPMON_COOKIE_<SITE>, OPMON_COOKIE_FILE_<SITE>   per-site cookies (crawlers/middlewares/cookies.py)
+  OPMON_PROXIES, OPMON_PROXY_FILE                proxy rotation (crawlers/middlewares/proxies.py)
+  OPMON_PAGE_LOOKAHEAD                            result pages requested ahead of the one parsed
+"""
+
+from __future__ import annotations
+
+import os
+
+from core.settings import get_settings
+
+_s = get_settings()
+
+BOT_NAME = "opmon"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# The sites' robots.txt disallow everything for unknown bots; we crawl public pages politely instead.
+ROBOTSTXT_OBEY = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = _s.log_level.upper()
+FEED_EXPORT_ENCODING = "utf-8"
+USER_AGENT = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0.0.0 Mobile Safari/537.36")
+
+# Politeness (conservative; per-site spiders tighten further)
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 2.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 3.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+PAGE_LOOKAHEAD = int(os.environ.get("OPMON_PAGE_LOOKAHEAD", "1"))
+
+# Cookies are sent as an explicit header by SiteCookiesMiddleware; Scrapy's jar would add the
+# cookies sites set on us and "pollute" the session (Weibo answers 432). Spiders may opt back in.
+COOKIES_ENABLED = False
+
+# Retries of transient failures. 418/429/432 and captcha pages are block signals, handled with a
+# longer backoff by BlockDetectionMiddleware, so they are not in this list.
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+BLOCK_RETRY_TIMES = 3
+BLOCK_BACKOFF_BASE = 10.0
+BLOCK_BACKOFF_MAX = 300.0
+PROXY_MAX_FAILURES = 3
+PROXY_BENCH_SECONDS = 600.0
+REDIRECT_MAX_TIMES = 5
+
+SPIDER_MIDDLEWARES = {
+    "crawlers.middlewares.BaseUrlSpiderMiddleware": 950,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # before OffsiteMiddleware (50): offsite checks must see the rewritten host
+    "crawlers.middlewares.BaseUrlDownloaderMiddleware": 40,
+    # after decompression (590) and redirects (600), before RetryMiddleware (550)
+    "crawlers.middlewares.BlockDetectionMiddleware": 585,
+    # before RedirectMiddleware (600): a 302 to a login page or a redirect loop is a block signal
+    "crawlers.middlewares.RedirectBlockDetectionMiddleware": 610,
+    "crawlers.middlewares.SiteCookiesMiddleware": 690,
+    # before HttpProxyMiddleware (750), which applies meta["proxy"]
+    "crawlers.middlewares.ProxyRotationMiddleware": 740,
+}
+EXTENSIONS = {
+    "crawlers.extensions.CrawlOutcome": 500,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.ValidatePipeline": 100,
+    "crawlers.pipelines.BrandPipeline": 200,
+    "crawlers.pipelines.DedupePipeline": 300,
+    "crawlers.pipelines.NlpPipeline": 400,
+    "crawlers.pipelines.StorePipeline": 500,
+}
+
+# Pipeline knobs
+NLP_BATCH_SIZE = _s.nlp_batch_size
+NLP_ENABLED = _s.nlp_enabled
+STORE_ENABLED = True
+STORE_BATCH_SIZE = 500
+BATCH_MAX_WAIT = 1.0  # seconds an item may wait for its batch to fill (bounds loss on a crash)
+NEARDUP_THRESHOLD = 0.7  # estimated Jaccard of character bigrams (crawlers/pipelines/neardup.py)
+NEARDUP_MIN_CHARS = 12
+DEDUPE_MAX_TRACKED = 200_000
+CRAWL_SUMMARY_FILE = None  # path: write the outcome + stats as JSON at the end (used by tests, scheduler)
+
+# Distributed crawling (scrapy-redis): one shared queue and dupefilter for several crawler hosts.
+if _s.distributed:
+    if not _s.redis_url:
+        from core.errors import ConfigError
+
+        raise ConfigError("OPMON_DISTRIBUTED=true needs OPMON_REDIS_URL (e.g. redis://localhost:6379/0)")
+    SCHEDULER = "scrapy_redis.scheduler.Scheduler"
+    DUPEFILTER_CLASS = "scrapy_redis.dupefilter.RFPDupeFilter"
+    REDIS_URL = _s.redis_url
+    # Keep the queue and seen-set between runs so that a restarted worker resumes, and several
+    # workers share one crawl; `-s SCHEDULER_FLUSH_ON_START=1` starts a crawl afresh.
+    SCHEDULER_PERSIST = True
+    SCHEDULER_QUEUE_CLASS = "scrapy_redis.queue.PriorityQueue"
+    SCHEDULER_IDLE_BEFORE_CLOSE = 10

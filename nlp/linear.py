@@ -1,0 +1,76 @@
+"""Character 1-3-gram TF-IDF + logistic regression, stored without pickle.
+
+Used twice: as the classic baseline the transformer is measured against, and as the linear half of
+the bundled ensemble. The weights live in `linear.npz` (coef, intercept, idf) and `linear.json`
+(vocabulary, classes), so loading a model directory never unpickles code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+NGRAMS = (1, 3)
+
+
+class CharNgramLinear:
+    def __init__(self, vocabulary: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                 classes: list[str]):
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.vocabulary = vocabulary
+        self.idf = idf.astype(np.float32)
+        self.coef_t = np.ascontiguousarray(coef.astype(np.float32).T)  # (features, classes)
+        self.intercept = intercept.astype(np.float32)
+        self.classes = list(classes)
+        self._counts = CountVectorizer(analyzer="char", ngram_range=NGRAMS, lowercase=True,
+                                       vocabulary={t: i for i, t in enumerate(vocabulary)}, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], labels: Sequence[str], *, max_features: int = 300_000, c: float = 4.0,
+            min_df: int = 2, seed: int = 13) -> CharNgramLinear:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vec = TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True, min_df=min_df,
+                              max_features=max_features, dtype=np.float32)
+        x = vec.fit_transform(texts)
+        clf = LogisticRegression(C=c, max_iter=300, random_state=seed)
+        clf.fit(x, list(labels))
+        inv = sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])
+        return cls([t for t, _ in inv], vec.idf_, clf.coef_, clf.intercept_, [str(c) for c in clf.classes_])
+
+    def features(self, texts: Sequence[str]):
+        from sklearn.preprocessing import normalize
+
+        x = self._counts.transform(texts)
+        x.data = 1.0 + np.log(x.data)  # sublinear tf, as TfidfVectorizer(sublinear_tf=True)
+        x = x.multiply(self.idf).tocsr()
+        return normalize(x, copy=False)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, classes) probabilities in the order of `self.classes`."""
+        if not texts:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        logits = self.features(texts) @ self.coef_t + self.intercept
+        logits = np.asarray(logits) - np.asarray(logits).max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(directory / "linear.npz", idf=self.idf.astype(np.float16),
+                            coef=self.coef_t.T.astype(np.float16), intercept=self.intercept)
+        meta = {"kind": "char_ngram_tfidf_logreg", "ngram_range": list(NGRAMS), "sublinear_tf": True,
+                "classes": self.classes, "vocabulary": self.vocabulary}
+        (directory / "linear.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> CharNgramLinear:
+        meta = json.loads((directory / "linear.json").read_text(encoding="utf-8"))
+        with np.load(directory / "linear.npz", allow_pickle=False) as z:
+            return cls(meta["vocabulary"], z["idf"].astype(np.float32), z["coef"].astype(np.float32),
+                       z["intercept"], meta["classes"])

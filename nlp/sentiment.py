@@ -1,0 +1,262 @@
+"""Sentiment scoring with the transformers pipeline shape: preprocess -> forward -> postprocess.
+
+`SentimentPipeline.load()` takes "bundled", a local save_pretrained directory or a Hugging Face id
+(read from the local cache only: nothing downloads at run time). Any
+AutoModelForSequenceClassification checkpoint works: label names come from `config.id2label`
+(2-class models get a calibrated neutral band, 3+-class models are pooled into
+positive/neutral/negative). A model directory may also hold a `linear/` char-n-gram model and an
+`ensemble.json` weight; the bundled model uses that to average both models' probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ModelError
+from core.mention import Label, Sentiment
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).parent / "models" / "bundled"
+ORDER = (Label.negative, Label.neutral, Label.positive)  # column order of every probs array here
+HEAD_SHARE = 1 / 3  # of the token budget kept from the start of a long text; the rest from its end
+
+_ALIASES: dict[str, Label] = {}
+for _label, _names in {
+    Label.positive: ("positive", "pos", "积极", "正面", "正向", "好评", "happy", "joy", "4 stars", "5 stars"),
+    Label.neutral: ("neutral", "neu", "中性", "中立", "无情绪", "none", "other", "3 stars", "mixed"),
+    Label.negative: ("negative", "neg", "消极", "负面", "负向", "差评", "angry", "sad", "fear", "anger",
+                     "sadness", "disgust", "1 star", "2 stars"),
+}.items():
+    for _name in _names:
+        _ALIASES[_name] = _label
+
+
+def labels_from_config(id2label: dict, num_labels: int) -> list[Label]:
+    """Map a checkpoint's class names to our three labels (one entry per model output)."""
+    names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))).strip().lower() for i in range(num_labels)]
+    mapped = [_ALIASES.get(n) for n in names]
+    if all(m is not None for m in mapped):
+        return mapped  # type: ignore[return-value]
+    generic = all(re.fullmatch(r"label_\d+|\d+", n) for n in names)
+    if generic and num_labels == 2:
+        return [Label.negative, Label.positive]  # the convention of every Chinese binary corpus
+    if generic and num_labels == 3:
+        return [Label.negative, Label.neutral, Label.positive]
+    raise ModelError(
+        f"cannot tell which of the model's classes {names} are positive/neutral/negative; "
+        "set config.id2label to names such as negative/neutral/positive"
+    )
+
+
+def head_tail(ids: list[int], budget: int) -> list[int]:
+    """Keep the first third and the last two thirds of the budget: reviews conclude at the end."""
+    if len(ids) <= budget:
+        return ids
+    head = int(budget * HEAD_SHARE)
+    return ids[:head] + ids[len(ids) - (budget - head):]
+
+
+def resolve_model_path(name: str) -> tuple[str, bool]:
+    """(path or hub id, is_local_dir)."""
+    if name == "bundled":
+        if not (BUNDLED_DIR / "config.json").exists():
+            raise ModelError(
+                f"the bundled model is missing from {BUNDLED_DIR}; train it with `python -m nlp.train` "
+                "or set OPMON_MODEL to a local model directory"
+            )
+        return str(BUNDLED_DIR), True
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if name.startswith((".", "/", "~")) or os.sep in name and not re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
+        raise ModelError(f"model directory {name!r} does not exist")
+    return name, False
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]
+
+
+class SentimentPipeline:
+    """Scores texts; one instance per process (the model is loaded and placed once)."""
+
+    def __init__(self, model, tokenizer, *, name: str, device: str = "cpu", batch_size: int = 256,
+                 max_length: int | None = None, linear=None, transformer_weight: float = 1.0):
+        import torch
+
+        self.model = model.eval().to(device)
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = device
+        self.batch_size = batch_size
+        config = model.config
+        limit = getattr(config, "max_position_embeddings", 512) or 512
+        if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+            limit -= 2  # their position ids start after the padding index
+        tok_limit = getattr(tokenizer, "model_max_length", limit) or limit
+        self.max_length = min(max_length or limit, limit, tok_limit if tok_limit < 100_000 else limit)
+        self.class_labels = labels_from_config(dict(config.id2label or {}), config.num_labels)
+        self.binary = set(self.class_labels) == {Label.positive, Label.negative}
+        self.linear = linear
+        self.transformer_weight = transformer_weight if linear is not None else 1.0
+        self.calls = 0  # forward() invocations, so callers/tests can check batching
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._prefix, self._suffix = self._special_tokens()
+        self._autocast = None
+        if device.startswith("cuda"):
+            self._autocast = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, name: str = "bundled", *, device: str = "auto", batch_size: int = 256,
+             threads: int | None = None, max_length: int | None = None) -> SentimentPipeline:
+        from nlp.device import configure_threads, resolve_device
+
+        resolved = resolve_device(device)
+        if resolved == "cpu":
+            configure_threads(threads)
+        path, local = resolve_model_path(name)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub at run time
+        try:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bars on every CLI call
+
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            hint = "" if local else " (hub ids load from the local Hugging Face cache only; download it first)"
+            raise ModelError(f"cannot load sentiment model {name!r}: {exc}{hint}") from exc
+        linear, weight = None, 1.0
+        if local and (Path(path) / "ensemble.json").exists():
+            from nlp.linear import CharNgramLinear
+
+            spec = json.loads((Path(path) / "ensemble.json").read_text(encoding="utf-8"))
+            linear = CharNgramLinear.load(Path(path) / spec.get("linear_dir", "linear"))
+            weight = float(spec.get("transformer_weight", 0.5))
+        display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
+        return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
+                   max_length=max_length, linear=linear, transformer_weight=weight)
+
+    def _special_tokens(self) -> tuple[list[int], list[int]]:
+        """Find the ids a tokenizer wraps around one text ([CLS] .. [SEP], <s> .. </s>, ...)."""
+        probe = "好"
+        plain = self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+        full = self.tokenizer(probe)["input_ids"]
+        for i in range(len(full) - len(plain) + 1):
+            if full[i:i + len(plain)] == plain:
+                return list(full[:i]), list(full[i + len(plain):])
+        return [], []
+
+    # -- pipeline stages -------------------------------------------------------------------------
+    def preprocess(self, texts: Sequence[str]) -> Encoded:
+        """Normalise, tokenise, keep head and tail within the budget, add special tokens."""
+        from nlp.normalise import normalise
+
+        budget = self.max_length - len(self._prefix) - len(self._suffix)
+        chars = budget * 6  # cheap pre-cut so a 1 MB post does not get fully tokenised
+        clean = [normalise(t) for t in texts]
+        clean = [t if len(t) <= 2 * chars else t[:chars] + " " + t[-chars:] for t in clean]
+        clean = [t if t else " " for t in clean]
+        raw = self.tokenizer(clean, add_special_tokens=False)["input_ids"]
+        return Encoded([self._prefix + head_tail(list(ids), budget) + self._suffix for ids in raw])
+
+    def forward(self, encoded: Encoded) -> np.ndarray:
+        """Class probabilities (n, model classes): length-sorted batches, each padded to its longest."""
+        import torch
+
+        self.calls += 1
+        n = len(encoded.ids)
+        out = np.zeros((n, len(self.class_labels)), dtype=np.float32)
+        order = sorted(range(n), key=lambda i: len(encoded.ids[i]))
+        with torch.inference_mode():
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                width = max(len(encoded.ids[i]) for i in idx)
+                ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    seq = encoded.ids[i]
+                    ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                    mask[row, : len(seq)] = 1
+                ids, mask = ids.to(self.device), mask.to(self.device)
+                if self._autocast is not None:
+                    with torch.autocast("cuda", dtype=self._autocast):
+                        logits = self.model(input_ids=ids, attention_mask=mask).logits
+                else:
+                    logits = self.model(input_ids=ids, attention_mask=mask).logits
+                out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def to_three(self, model_probs: np.ndarray) -> np.ndarray:
+        """Pool the model's classes into (n, 3) columns ORDER = negative, neutral, positive."""
+        probs = np.zeros((model_probs.shape[0], 3), dtype=np.float32)
+        for j, label in enumerate(self.class_labels):
+            probs[:, ORDER.index(label)] += model_probs[:, j]
+        if self.binary:
+            # Abstention: the less sure a binary model is, the more mass moves to neutral, keeping
+            # P(pos) - P(neg) exactly. The answer is neutral while max(P(pos), P(neg)) < 0.75.
+            pos, neg = probs[:, 2].copy(), probs[:, 0].copy()
+            neu = 1 - np.abs(pos - neg)
+            probs[:, 1] = neu
+            probs[:, 2] = pos - neu / 2
+            probs[:, 0] = neg - neu / 2
+            np.clip(probs, 0, 1, out=probs)
+        return probs
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) probabilities, columns negative/neutral/positive (ensemble averaged when configured)."""
+        if not texts:
+            return np.zeros((0, 3), dtype=np.float32)
+        encoded = self.preprocess(texts)
+        probs = self.to_three(self.forward(encoded))
+        if self.linear is not None:
+            from nlp.normalise import normalise
+
+            lin = self.linear.predict_proba([normalise(t) for t in texts])
+            cols = [self.linear.classes.index(label.value) for label in ORDER]
+            w = self.transformer_weight
+            probs = w * probs + (1 - w) * lin[:, cols].astype(np.float32)
+        return probs
+
+    def postprocess(self, probs: np.ndarray) -> list[Sentiment]:
+        result = []
+        for row in probs:
+            row = row / max(float(row.sum()), 1e-9)
+            p = {label: round(float(row[i]), 6) for i, label in enumerate(ORDER)}
+            score = max(-1.0, min(1.0, p[Label.positive] - p[Label.negative]))
+            result.append(Sentiment(label=ORDER[int(np.argmax(row))], probs=p, score=round(score, 6),
+                                    model=self.name))
+        return result
+
+    def __call__(self, texts: Sequence[str]) -> list[Sentiment]:
+        from core.metrics import NLP_SECONDS, NLP_TEXTS
+
+        started = time.perf_counter()
+        result = self.postprocess(self.predict_proba(list(texts)))
+        NLP_SECONDS.labels(model=self.name).inc(time.perf_counter() - started)
+        NLP_TEXTS.labels(model=self.name).inc(len(result))
+        return result
+
+
+def _card_name(path: Path) -> str:
+    """The bundled model's version string from its card metadata (meta.json), else the dir name."""
+    meta = path / "meta.json"
+    if meta.exists():
+        try:
+            return str(json.loads(meta.read_text(encoding="utf-8")).get("name", path.name))
+        except ValueError:
+            pass
+    return path.name

@@ -1,0 +1,253 @@
+"""Train the bundled sentiment model: `python -m nlp.train [--data DIR] [--out DIR]`.
+
+A small BERT-shaped transformer over characters, trained from scratch on the train split of every
+shared corpus (3 classes: negative/neutral/positive), plus a char 1-3-gram TF-IDF logistic
+regression trained on the same rows. The ensemble weight is chosen on the dev split; the held-out
+split (10% of each corpus) is only scored at the end, for the model card. Seeded and reproducible
+on CPU; uses a GPU (bf16) when one is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlp.data import BINARY, CORPORA, SEED, THREE_CLASS, Example, load_all, require_data_dir
+from nlp.scoring import classification_report, decide
+
+log = logging.getLogger("nlp.train")
+LABEL2ID = {"negative": 0, "neutral": 1, "positive": 2}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m nlp.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=None, help="corpora folder (default: ../shared/data/sentiment)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "models" / "bundled"))
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--max-minutes", type=float, default=40.0, help="stop training epochs after this long")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--intermediate", type=int, default=512)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--vocab-size", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="use at most N training rows (smoke runs)")
+    p.add_argument("--no-linear", action="store_true", help="ship the transformer alone")
+    return p.parse_args(argv)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    from nlp.sentiment import head_tail
+
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    raw = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [[cls_id] + head_tail(list(ids), max_length - 2) + [sep_id] for ids in raw]
+
+
+def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches (little padding), in random order."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    chunk = batch_size * 50
+    out = []
+    for start in range(0, len(idx), chunk):
+        part = sorted(idx[start:start + chunk], key=lambda i: lengths[i])
+        out += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def collate(encoded, idx, pad_id):
+    import torch
+
+    width = max(len(encoded[i]) for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for r, i in enumerate(idx):
+        ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
+        mask[r, : len(encoded[i])] = 1
+    return ids, mask
+
+
+def evaluate_probs(examples: list[Example], probs: np.ndarray) -> dict[str, dict]:
+    """Per-corpus metrics: binary corpora scored pos-vs-neg, 3-class corpora on all three."""
+    report = {}
+    for corpus in CORPORA:
+        rows = [i for i, ex in enumerate(examples) if ex.corpus == corpus]
+        if not rows:
+            continue
+        classes = ("negative", "positive") if corpus in BINARY else ("negative", "neutral", "positive")
+        gold = [examples[i].label for i in rows]
+        report[corpus] = classification_report(gold, decide(probs[rows], classes), classes)
+    return report
+
+
+def summary(report: dict[str, dict]) -> float:
+    """One number to select on: mean of binary accuracy and 3-class macro-F1 over the corpora."""
+    vals = [r["accuracy"] if c in BINARY else r["macro_f1"] for c, r in report.items()]
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def main(argv=None) -> int:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from nlp.device import configure_threads, resolve_device
+    from nlp.sentiment import SentimentPipeline
+    from nlp.tokenizer import build_char_tokenizer
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    started = time.time()
+    device = resolve_device("auto")
+    if device == "cpu":
+        configure_threads(args.threads)
+    seed_everything(args.seed)
+    root = require_data_dir(args.data)
+    parts = load_all(root, seed=args.seed)
+    train, dev, heldout = parts["train"], parts["dev"], parts["heldout"]
+    if args.limit:
+        train = random.Random(args.seed).sample(train, min(args.limit, len(train)))
+    log.info("data %s: train %d, dev %d, held-out %d (loaded in %.0fs)", root, len(train), len(dev),
+             len(heldout), time.time() - started)
+
+    tokenizer = build_char_tokenizer([ex.text for ex in train], vocab_size=args.vocab_size,
+                                     model_max_length=args.max_length)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=args.hidden, num_hidden_layers=args.layers,
+        num_attention_heads=args.heads, intermediate_size=args.intermediate,
+        max_position_embeddings=args.max_length, type_vocab_size=1, num_labels=3,
+        id2label={v: k for k, v in LABEL2ID.items()}, label2id=dict(LABEL2ID),
+        pad_token_id=tokenizer.pad_token_id, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+    )
+    model = BertForSequenceClassification(config).to(device)
+    encoded = encode(tokenizer, [ex.text for ex in train], args.max_length)
+    labels = torch.tensor([LABEL2ID[ex.label] for ex in train])
+    lengths = [len(e) for e in encoded]
+    rng = random.Random(args.seed)
+    steps_per_epoch = (len(train) + args.batch_size - 1) // args.batch_size
+    total = steps_per_epoch * args.epochs
+    warmup = max(1, total // 20)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.02, (total - s) / max(1, total - warmup))))
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    autocast = torch.bfloat16 if device == "cuda" else None
+
+    def dev_pipeline(linear=None, weight=1.0):
+        model.eval()
+        return SentimentPipeline(model, tokenizer, name="dev", device=device, batch_size=256,
+                                 linear=linear, transformer_weight=weight)
+
+    best, best_state, step = -1.0, None, 0
+    for epoch in range(args.epochs):
+        model.train()
+        t0, seen, running = time.time(), 0, 0.0
+        for b, idx in enumerate(batches(lengths, args.batch_size, rng)):
+            ids, mask = collate(encoded, idx, tokenizer.pad_token_id)
+            ids, mask, y = ids.to(device), mask.to(device), labels[idx].to(device)
+            if autocast:
+                with torch.autocast("cuda", dtype=autocast):
+                    logits = model(input_ids=ids, attention_mask=mask).logits
+            else:
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(idx)
+            running = 0.98 * running + 0.02 * loss.item() if b else loss.item()
+            if b % 50 == 0:
+                log.info("epoch %d batch %d/%d loss %.4f %.0f rows/s", epoch + 1, b, steps_per_epoch, running,
+                         seen / max(1e-9, time.time() - t0))
+        pipe = dev_pipeline()
+        report = evaluate_probs(dev, pipe.predict_proba([ex.text for ex in dev]))
+        score = summary(report)
+        log.info("epoch %d done in %.0fs; dev summary %.4f %s", epoch + 1, time.time() - t0, score,
+                 {c: (r["accuracy"], r["macro_f1"]) for c, r in report.items()})
+        if score > best:
+            best = score
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if (time.time() - started) / 60 > args.max_minutes and epoch + 1 < args.epochs:
+            log.warning("time budget of %.0f min reached after epoch %d; stopping", args.max_minutes, epoch + 1)
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+
+    linear, weight = None, 1.0
+    if not args.no_linear:
+        from nlp.linear import CharNgramLinear
+
+        t0 = time.time()
+        linear = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed)
+        log.info("linear model: %d features, fitted in %.0fs", len(linear.vocabulary), time.time() - t0)
+        dev_texts = [ex.text for ex in dev]
+        p_tr = dev_pipeline().predict_proba(dev_texts)
+        p_lin = linear.predict_proba(dev_texts)[:, [linear.classes.index(c) for c in LABEL2ID]]
+        grid = {round(float(w), 2): summary(evaluate_probs(dev, w * p_tr + (1 - w) * p_lin))
+                for w in np.linspace(0, 1, 11)}
+        weight = max(grid, key=grid.get)
+        log.info("dev summary by transformer weight: %s -> %.2f", grid, weight)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    if linear is not None:
+        linear.save(out / "linear")
+        (out / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": weight}))
+    elif (out / "ensemble.json").exists():
+        (out / "ensemble.json").unlink()
+
+    final = SentimentPipeline.load(str(out), device=device)
+    t0 = time.time()
+    held = evaluate_probs(heldout, final.predict_proba([ex.text for ex in heldout]))
+    held_tr = evaluate_probs(heldout, dev_pipeline().predict_proba([ex.text for ex in heldout]))
+    meta = {
+        "name": f"opmon-charbert-{args.hidden}x{args.layers}",
+        "seed": args.seed,
+        "command": "python -m nlp.train " + " ".join(argv or []),
+        "data": {c: str(root / f) for c, f in __import__("nlp.data", fromlist=["FILES"]).FILES.items()},
+        "split": "md5(seed:key) % 100: 0-9 held-out, 10-14 dev, rest train; key = normalised text, car: content_id",
+        "rows": {"train": len(train), "dev": len(dev), "heldout": len(heldout)},
+        "architecture": {k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                                         "num_attention_heads", "intermediate_size",
+                                                         "max_position_embeddings")},
+        "epochs_run": epoch + 1,
+        "transformer_weight": weight,
+        "train_minutes": round((time.time() - started) / 60, 1),
+        "device": device,
+        "heldout": held,
+        "heldout_transformer_only": held_tr,
+        "dev_best_summary": best,
+        "three_class": list(THREE_CLASS),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    log.info("held-out (%.0fs): %s", time.time() - t0, json.dumps(held, ensure_ascii=False))
+    log.info("saved to %s in %.1f min", out, (time.time() - started) / 60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The bundled replay site: every source in its real format, invented content."""

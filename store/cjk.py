@@ -1,0 +1,87 @@
+"""Chinese full-text tokens for the embedded store: overlapping character bigrams.
+
+Why bigrams and not jieba: a word segmenter is ~50x slower than the ingest target allows and can
+split a brand name differently in a document and in a query (then the search misses). Bigrams
+are what Elasticsearch's built-in `cjk` analyzer indexes too, so both backends find the same
+mentions.
+
+Index side, per run of CJK characters: every overlapping bigram, then the run's last character
+as a unigram (a run of one character is just that character). ASCII/Latin letters and digits form
+one lowercased token per run, as the standard tokenizer does. Text is NFKC-normalised first, so
+full-width `ＡＢＣ１２３` matches `abc123` (the `cjk_width` filter in ES).
+
+Query side, each whitespace-separated term becomes one FTS5 phrase of the same tokens, so a term
+matches exactly where it occurs as a substring of a CJK run (`小米` never matches `小 米`).
+A one-character term is a prefix query: every character of a run starts a bigram or is the
+run's trailing unigram, so `X*` finds every occurrence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CJK = (
+    "\u3040-\u30ff"  # kana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (+ ext. A, compatibility)
+    "\uac00-\ud7af"  # hangul
+    "\U00020000-\U0002ffff"  # ext. B-F
+)
+RUNS = re.compile(f"([{_CJK}]+)|([a-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+)")
+CJK_CHAR = re.compile(f"[{_CJK}]")
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def _runs(text: str) -> list[tuple[str, str]]:
+    return RUNS.findall(normalize(text))
+
+
+def index_tokens(text: str) -> str:
+    """Space-separated tokens for the FTS5 column (bigrams + run-final unigram + words)."""
+    out: list[str] = []
+    add = out.append
+    for cjk, word in _runs(text):
+        if cjk:
+            n = len(cjk)
+            if n > 1:
+                out.extend([cjk[i:i + 2] for i in range(n - 1)])
+            add(cjk[-1])
+        else:
+            add(word)
+    return " ".join(out)
+
+
+def query_terms(q: str) -> list[tuple[list[str], bool]]:
+    """Each whitespace-separated term -> (tokens of its phrase, last token is a prefix)."""
+    terms: list[tuple[list[str], bool]] = []
+    for raw in q.split():
+        runs = _runs(raw)
+        if not runs:
+            continue
+        toks: list[str] = []
+        prefix = False
+        for i, (cjk, word) in enumerate(runs):
+            last = i == len(runs) - 1
+            if not cjk:
+                toks.append(word)
+            elif len(cjk) == 1:
+                toks.append(cjk)
+                prefix = last  # one trailing character: it starts a bigram or ends a run
+            else:
+                toks.extend(cjk[j:j + 2] for j in range(len(cjk) - 1))
+                if not last:
+                    toks.append(cjk[-1])  # the run ends here in the document too
+        terms.append((toks, prefix))
+    return terms
+
+
+def fts_query(q: str) -> str | None:
+    """An FTS5 MATCH expression (terms AND-ed), or None when `q` has no searchable characters."""
+    parts = []
+    for toks, prefix in query_terms(q):
+        phrase = '"' + " ".join(toks) + '"'
+        parts.append(phrase + (" *" if prefix else ""))
+    return " AND ".join(parts) if parts else None

@@ -1,0 +1,572 @@
+"""The embedded mention store: one SQLite file in WAL mode, safe for several processes at once.
+
+Layout (see docs/storage.md):
+- `mentions`: one row per mention id; `seq` (AUTOINCREMENT) is its position in ingest order and
+  never changes, so `export` is a plain keyset scan on `seq`. The full mention is a JSON `body`;
+  the columns next to it exist only to filter and sort.
+- `mentions_fts`: contentless FTS5 over CJK bigrams (store/cjk.py), rowid = seq.
+- `mention_brands`, `mention_keywords`, `mention_aspects`: one row per value, for filters and
+  aggregations.
+- `rollup_hour` (brand x UTC hour x source -> counts per sentiment) and `rollup_5min`
+  (brand x 5 minutes -> counts per sentiment), kept exact on every write: an update subtracts the
+  old row's contribution and adds the new one. Brand '*' counts every mention once; brand ''
+  counts mentions that name no brand.
+- `crawl_state`: per spider and query, for incremental crawls.
+
+Every write is one IMMEDIATE transaction (store/sqlite_db.write_tx): a process killed mid-write
+leaves the last committed batch and nothing partial.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from core.errors import InvalidInput, StoreError
+from core.mention import Mention
+from core.metrics import STORE_WRITES
+from store import cursor as cursors
+from store.base import (
+    SENTIMENT_KEYS,
+    Breakdown,
+    ExportBatch,
+    Filters,
+    KeywordCount,
+    SearchPage,
+    SearchQuery,
+    Series,
+    SeriesQuery,
+    Store,
+    TrendBucket,
+    TrendQuery,
+    UpsertResult,
+)
+from store.buckets import FIVE_MIN_US, HOUR_US, US, bucket_starts, resolve_tz, to_us
+from store.cjk import fts_query, index_tokens
+from store.sqlite_db import connect, write_tx
+
+ALL = "*"  # rollup brand that counts every mention once
+NO_BRAND = ""  # rollup brand of mentions that name no brand
+ENRICHMENT = ("brands", "sentiment", "emotion", "keywords", "topics", "aspects", "dup_of", "lang")
+SCHEMA_VERSION = "1"
+_LABEL_INDEX = {"positive": 1, "neutral": 2, "negative": 3, None: 4}
+_CHUNK = 500  # ids per IN (...) lookup, under SQLite's variable limit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mentions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    published_us INTEGER NOT NULL,
+    ingested_us INTEGER NOT NULL,
+    label TEXT,
+    engagement INTEGER NOT NULL,
+    location TEXT,
+    is_dup INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mentions_newest ON mentions(published_us, id);
+CREATE INDEX IF NOT EXISTS mentions_engagement ON mentions(engagement, published_us, id);
+CREATE TABLE IF NOT EXISTS mention_brands (
+    brand TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (brand, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mention_keywords (
+    seq INTEGER NOT NULL, term TEXT NOT NULL, PRIMARY KEY (seq, term)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mention_aspects (
+    seq INTEGER NOT NULL, i INTEGER NOT NULL, touchpoint TEXT NOT NULL, label TEXT NOT NULL,
+    PRIMARY KEY (seq, i)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS mentions_fts USING fts5(
+    tokens, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS rollup_hour (
+    brand TEXT NOT NULL, hour INTEGER NOT NULL, source TEXT NOT NULL,
+    total INTEGER NOT NULL, positive INTEGER NOT NULL, neutral INTEGER NOT NULL,
+    negative INTEGER NOT NULL, unscored INTEGER NOT NULL,
+    PRIMARY KEY (brand, hour, source)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_5min (
+    brand TEXT NOT NULL, slot INTEGER NOT NULL,
+    total INTEGER NOT NULL, positive INTEGER NOT NULL, neutral INTEGER NOT NULL,
+    negative INTEGER NOT NULL, unscored INTEGER NOT NULL,
+    PRIMARY KEY (brand, slot)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crawl_state (
+    spider TEXT NOT NULL, query TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (spider, query)) WITHOUT ROWID
+"""
+
+_ROLLUP_HOUR_UPSERT = (
+    "INSERT INTO rollup_hour VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(brand, hour, source) DO UPDATE SET "
+    "total = total + excluded.total, positive = positive + excluded.positive, "
+    "neutral = neutral + excluded.neutral, negative = negative + excluded.negative, "
+    "unscored = unscored + excluded.unscored"
+)
+_ROLLUP_5MIN_UPSERT = (
+    "INSERT INTO rollup_5min VALUES (?,?,?,?,?,?,?) ON CONFLICT(brand, slot) DO UPDATE SET "
+    "total = total + excluded.total, positive = positive + excluded.positive, "
+    "neutral = neutral + excluded.neutral, negative = negative + excluded.negative, "
+    "unscored = unscored + excluded.unscored"
+)
+
+
+def _label(m: Mention) -> str | None:
+    return m.sentiment.label if m.sentiment is not None else None  # a StrEnum is a str
+
+
+def _fts_text(m: Mention) -> str:
+    # A newline between title and text: a phrase never spans the two.
+    return index_tokens(f"{m.title}\n{m.text}" if m.title else m.text)
+
+
+def merge(old: Mention, new: Mention) -> Mention:
+    """A re-crawl replaces the mention but keeps enrichment the new copy does not carry
+    (a crawler re-fetching metrics must not wipe the sentiment scored earlier)."""
+    keep = {f: getattr(old, f) for f in ENRICHMENT if getattr(new, f) in (None, []) and getattr(old, f)}
+    return new.model_copy(update=keep) if keep else new
+
+
+class _Rollups:
+    """Per-batch rollup deltas, written with one executemany each."""
+
+    def __init__(self) -> None:
+        self.hour: dict[tuple, list[int]] = {}
+        self.five: dict[tuple, list[int]] = {}
+
+    def add(self, m: Mention, published_us: int, sign: int) -> None:
+        hour = published_us // HOUR_US
+        slot = published_us // FIVE_MIN_US
+        li = _LABEL_INDEX[m.sentiment.label if m.sentiment is not None else None]
+        source = m.source
+        hours, fives = self.hour, self.five
+        for b in ((ALL, *set(m.brands)) if m.brands else (ALL, NO_BRAND)):
+            h = hours.get((b, hour, source))
+            if h is None:
+                h = hours[(b, hour, source)] = [0, 0, 0, 0, 0]
+            h[0] += sign
+            h[li] += sign
+            f = fives.get((b, slot))
+            if f is None:
+                f = fives[(b, slot)] = [0, 0, 0, 0, 0]
+            f[0] += sign
+            f[li] += sign
+
+    def write(self, c: sqlite3.Connection) -> None:
+        c.executemany(_ROLLUP_HOUR_UPSERT, [(*k, *v) for k, v in self.hour.items() if any(v)])
+        c.executemany(_ROLLUP_5MIN_UPSERT, [(*k, *v) for k, v in self.five.items() if any(v)])
+
+
+class SqliteStore(Store):
+    name = "sqlite"
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._opened = False
+
+    # Lifecycle -----------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = connect(self.path)
+            c.execute("PRAGMA cache_size=-65536")  # 64 MiB: FTS merges and rollup upserts
+            c.execute("PRAGMA temp_store=MEMORY")
+            self._local.conn = c
+        return c
+
+    def open(self) -> None:
+        c = self._conn()
+        try:
+            with write_tx(c):
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                row = c.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if row is None:
+                    c.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path}: schema version {row[0]}, expected {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create the mention schema in {self.path}: {exc}") from exc
+        self._opened = True
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1 FROM mentions LIMIT 1").fetchall()
+            return True
+        except (sqlite3.Error, StoreError):
+            return False
+
+    def _read(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"mention query failed: {exc}") from exc
+
+    # Writes --------------------------------------------------------------------------------
+    def upsert(self, mentions: Sequence[Mention]) -> UpsertResult:
+        if not mentions:
+            return UpsertResult()
+        batch: dict[str, Mention] = {}
+        for m in mentions:
+            batch[m.id] = m  # the last copy of an id in one call wins
+        repeated = len(mentions) - len(batch)
+        try:
+            with write_tx(self._conn()) as c:
+                inserted, updated = self._upsert(c, list(batch.values()))
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing {len(batch)} mentions failed: {exc}") from exc
+        STORE_WRITES.labels("sqlite", "insert").inc(inserted)
+        STORE_WRITES.labels("sqlite", "update").inc(updated + repeated)
+        return UpsertResult(inserted=inserted, updated=updated + repeated)
+
+    def _existing(self, c: sqlite3.Connection, ids: list[str]) -> dict[str, tuple]:
+        found: dict[str, tuple] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            sql = f"SELECT id, seq, published_us, body FROM mentions WHERE id IN ({','.join('?' * len(chunk))})"
+            for row in c.execute(sql, chunk):
+                found[row[0]] = (row[1], row[2], row[3])
+        return found
+
+    def _upsert(self, c: sqlite3.Connection, mentions: list[Mention]) -> tuple[int, int]:
+        existing = self._existing(c, [m.id for m in mentions])
+        now_us = to_us(datetime.now(timezone.utc))
+        row = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'mentions'").fetchone()
+        next_seq = (row[0] if row else 0) + 1
+        rollups = _Rollups()
+        new_rows, fts, brands, keywords, aspects = [], [], [], [], []
+        for m in mentions:
+            if m.id in existing:
+                continue
+            seq = next_seq
+            next_seq += 1
+            pub = to_us(m.published_at)
+            new_rows.append((seq, m.id, m.source, m.kind, pub, now_us, _label(m),
+                             m.metrics.engagement(), m.location, int(m.dup_of is not None),
+                             m.model_dump_json(exclude_none=True)))
+            fts.append((seq, _fts_text(m)))
+            brands.extend((b, seq) for b in set(m.brands))
+            keywords.extend((seq, k) for k in set(m.keywords))
+            aspects.extend((seq, i, a.touchpoint, a.sentiment) for i, a in enumerate(m.aspects))
+            rollups.add(m, pub, +1)
+        c.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?,?,?,?,?,?)", new_rows)
+        c.executemany("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", fts)
+        for m in mentions:
+            if m.id in existing:
+                self._update(c, existing[m.id], m, rollups, fts, brands, keywords, aspects)
+        c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?)", brands)
+        c.executemany("INSERT OR IGNORE INTO mention_keywords VALUES (?, ?)", keywords)
+        c.executemany("INSERT INTO mention_aspects VALUES (?, ?, ?, ?)", aspects)
+        rollups.write(c)
+        return len(new_rows), len(mentions) - len(new_rows)
+
+    def _update(self, c, old_row, incoming: Mention, rollups: _Rollups, fts, brands, keywords, aspects) -> None:
+        seq, old_pub, old_body = old_row
+        old = Mention.model_validate_json(old_body)
+        m = merge(old, incoming)
+        pub = to_us(m.published_at)
+        rollups.add(old, old_pub, -1)
+        rollups.add(m, pub, +1)
+        c.execute(
+            "UPDATE mentions SET source=?, kind=?, published_us=?, label=?, engagement=?, location=?, "
+            "is_dup=?, body=? WHERE seq=?",
+            (m.source, m.kind.value, pub, _label(m), m.metrics.engagement(), m.location,
+             int(m.dup_of is not None), m.model_dump_json(exclude_none=True), seq),
+        )
+        old_tokens, new_tokens = _fts_text(old), _fts_text(m)
+        if old_tokens != new_tokens:
+            # Contentless FTS5: a row is removed by replaying its original tokens.
+            c.execute("INSERT INTO mentions_fts(mentions_fts, rowid, tokens) VALUES ('delete', ?, ?)",
+                      (seq, old_tokens))
+            c.execute("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", (seq, new_tokens))
+        if set(old.brands) != set(m.brands):
+            c.executemany("DELETE FROM mention_brands WHERE brand = ? AND seq = ?",
+                          [(b, seq) for b in set(old.brands)])
+            brands.extend((b, seq) for b in set(m.brands))
+        c.execute("DELETE FROM mention_keywords WHERE seq = ?", (seq,))
+        keywords.extend((seq, k) for k in set(m.keywords))
+        c.execute("DELETE FROM mention_aspects WHERE seq = ?", (seq,))
+        aspects.extend((seq, i, a.touchpoint, a.sentiment.value) for i, a in enumerate(m.aspects))
+
+    # Reads ---------------------------------------------------------------------------------
+    def get(self, mention_id: str) -> Mention | None:
+        rows = self._read("SELECT body FROM mentions WHERE id = ?", (mention_id,))
+        return Mention.model_validate_json(rows[0][0]) if rows else None
+
+    def _where(self, f: Filters, alias: str = "m") -> tuple[list[str], list]:
+        clauses: list[str] = []
+        params: list = []
+        if f.q is not None and f.q.strip():
+            expr = fts_query(f.q)
+            if expr is None:
+                clauses.append("0")  # only punctuation: nothing can match
+            else:
+                clauses.append(f"{alias}.seq IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)")
+                params.append(expr)
+        if f.brands:
+            clauses.append(f"{alias}.seq IN (SELECT seq FROM mention_brands WHERE brand IN "
+                           f"({','.join('?' * len(f.brands))}))")
+            params.extend(f.brands)
+        for col, values in (("source", f.sources), ("kind", [k.value for k in f.kinds]),
+                            ("label", [s.value for s in f.sentiments])):
+            if values:
+                clauses.append(f"{alias}.{col} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if f.since is not None:
+            clauses.append(f"{alias}.published_us >= ?")
+            params.append(to_us(_aware(f.since, "since")))
+        if f.until is not None:
+            clauses.append(f"{alias}.published_us < ?")
+            params.append(to_us(_aware(f.until, "until")))
+        if not f.include_dups:
+            clauses.append(f"{alias}.is_dup = 0")
+        return clauses, params
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        clauses, params = self._where(query)
+        base_clauses, base_params = list(clauses), list(params)
+        if query.sort == "newest":
+            order = "m.published_us DESC, m.id DESC"
+            cols = "m.published_us, m.id"
+            kind, arity = "newest", 2
+        else:
+            order = "m.engagement DESC, m.published_us DESC, m.id DESC"
+            cols = "m.engagement, m.published_us, m.id"
+            kind, arity = "engagement", 3
+        if query.cursor:
+            after = cursors.decode(query.cursor, kind, arity)
+            if not all(isinstance(v, int) for v in after[:-1]) or not isinstance(after[-1], str):
+                raise InvalidInput("malformed cursor")
+            clauses.append(f"({cols}) < ({','.join('?' * arity)})")
+            params.extend(after)
+        where = " AND ".join(clauses) or "1"
+        rows = self._read(
+            f"SELECT m.body, {cols} FROM mentions m WHERE {where} ORDER BY {order} LIMIT ?",
+            [*params, query.limit + 1],
+        )
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        items = [Mention.model_validate_json(r[0]) for r in rows]
+        next_cursor = cursors.encode(kind, list(rows[-1])[1:]) if more and rows else None
+        total = None
+        if query.cursor is None:  # total on the first page only: later pages stay cheap
+            total = self._count(base_clauses, base_params)
+        return SearchPage(items=items, next_cursor=next_cursor, total=total)
+
+    def _count(self, clauses: list[str], params: list) -> int:
+        where = " AND ".join(clauses) or "1"
+        return self._read(f"SELECT count(*) FROM mentions m WHERE {where}", params)[0][0]
+
+    def count(self, filters: Filters) -> int:
+        return self._count(*self._where(filters))
+
+    # Trends --------------------------------------------------------------------------------
+    def trend(self, query: TrendQuery) -> list[TrendBucket]:
+        tz = resolve_tz(query.tz)
+        starts, end = bucket_starts(query.since, query.until, query.interval, tz)
+        lo, hi = to_us(starts[0]), to_us(end)
+        unit = FIVE_MIN_US if query.interval == "5min" else HOUR_US
+        split = query.split_by
+        rows = self._trend_rows(query, lo // unit, -(-hi // unit), unit)
+        start_us = [to_us(s) for s in starts]
+        acc: dict[str | None, list[list[int]]] = {}
+        keys = list(query.brands if split == "brand" else query.sources if split == "source" else [])
+        for k in keys:
+            acc[k] = [[0] * 5 for _ in starts]
+        for key, u, *counts in rows:
+            i = bisect.bisect_right(start_us, u * unit) - 1
+            if i < 0:
+                continue
+            slot = acc.setdefault(key if split else None, [[0] * 5 for _ in starts])[i]
+            for j in range(5):
+                slot[j] += counts[j]
+        if not split and None not in acc:
+            acc[None] = [[0] * 5 for _ in starts]
+        out = []
+        for key in sorted(acc, key=lambda k: k or ""):
+            for s, c in zip(starts, acc[key], strict=True):
+                out.append(TrendBucket(start=s, key=key, total=c[0], positive=c[1], neutral=c[2],
+                                       negative=c[3], unscored=c[4]))
+        return out
+
+    def _trend_rows(self, q: TrendQuery, lo: int, hi: int, unit: int) -> list[tuple]:
+        """(key, unit index, total, positive, neutral, negative, unscored) rows."""
+        split = q.split_by
+        sums = "sum(total), sum(positive), sum(neutral), sum(negative), sum(unscored)"
+        exact_from_rollup = split == "brand" or len(q.brands) <= 1
+        if unit == FIVE_MIN_US and (q.sources or split == "source"):
+            exact_from_rollup = False  # the 5-minute rollup has no source dimension
+        if exact_from_rollup:
+            table, col = ("rollup_5min", "slot") if unit == FIVE_MIN_US else ("rollup_hour", "hour")
+            if split == "brand":
+                brands = q.brands or [r[0] for r in self._read(
+                    f"SELECT DISTINCT brand FROM {table} WHERE {col} >= ? AND {col} < ? "
+                    "AND brand NOT IN (?, ?)", (lo, hi, ALL, NO_BRAND))]
+            else:
+                brands = q.brands or [ALL]
+            if not brands:
+                return []
+            where = [f"brand IN ({','.join('?' * len(brands))})", f"{col} >= ?", f"{col} < ?"]
+            params: list = [*brands, lo, hi]
+            if q.sources:
+                where.append(f"source IN ({','.join('?' * len(q.sources))})")
+                params.extend(q.sources)
+            key = {"brand": "brand", "source": "source"}.get(split or "", "NULL")
+            return [tuple(r) for r in self._read(
+                f"SELECT {key}, {col}, {sums} FROM {table} WHERE {' AND '.join(where)} "
+                f"GROUP BY 1, 2", params)]
+        # Several brands in one series, or a source split at 5 minutes: a mention that names
+        # two of the brands must count once, which per-brand rollups cannot tell. Count the
+        # matching mentions instead (bounded by the brand and time indexes).
+        f = Filters(brands=q.brands, sources=q.sources, since=_from_us(lo * unit), until=_from_us(hi * unit))
+        clauses, params = self._where(f)
+        key = "m.source" if split == "source" else "NULL"
+        sql = (f"SELECT {key}, m.published_us / {unit} AS u, count(*), "
+               "sum(m.label IS 'positive'), sum(m.label IS 'neutral'), sum(m.label IS 'negative'), "
+               f"sum(m.label IS NULL) FROM mentions m WHERE {' AND '.join(clauses)} GROUP BY 1, 2")
+        return [tuple(r) for r in self._read(sql, params)]
+
+    def series(self, query: SeriesQuery) -> Series:
+        step_us = int(query.step.total_seconds() * US)
+        if step_us <= 0 or step_us % FIVE_MIN_US:
+            raise InvalidInput("series step must be a positive multiple of 5 minutes")
+        since, until = to_us(_aware(query.since, "since")), to_us(_aware(query.until, "until"))
+        if until <= since:
+            raise InvalidInput("until must be after since")
+        start = since // step_us * step_us
+        n = -(-(until - start) // step_us)
+        if n > 100_000:
+            raise InvalidInput("series too long (more than 100000 steps)")
+        total, negative = [0] * n, [0] * n
+        per = step_us // FIVE_MIN_US
+        lo = start // FIVE_MIN_US
+        for slot, t, neg in self._read(
+            "SELECT slot, total, negative FROM rollup_5min WHERE brand = ? AND slot >= ? AND slot < ?",
+            (query.brand if query.brand is not None else ALL, lo, lo + n * per),
+        ):
+            i = (slot - lo) // per
+            total[i] += t
+            negative[i] += neg
+        return Series(start=_from_us(start), step=query.step, total=total, negative=negative)
+
+    # Aggregations --------------------------------------------------------------------------
+    def top_keywords(self, filters: Filters, limit: int = 20) -> list[KeywordCount]:
+        clauses, params = self._where(filters)
+        where = " AND ".join(clauses) or "1"
+        rows = self._read(
+            f"SELECT k.term, count(*) AS n FROM mentions m JOIN mention_keywords k ON k.seq = m.seq "
+            f"WHERE {where} GROUP BY k.term ORDER BY n DESC, k.term LIMIT ?", [*params, limit])
+        return [KeywordCount(term=r[0], count=r[1]) for r in rows]
+
+    def breakdown(self, filters: Filters, by: Breakdown, limit: int = 20) -> dict[str, int]:
+        clauses, params = self._where(filters)
+        join = ""
+        if by == "brand":
+            key, join = "b.brand", "JOIN mention_brands b ON b.seq = m.seq"
+        elif by == "touchpoint":
+            key = "a.touchpoint"
+            join = "JOIN (SELECT DISTINCT seq, touchpoint FROM mention_aspects) a ON a.seq = m.seq"
+        elif by == "sentiment":
+            key = "coalesce(m.label, 'unscored')"
+        elif by in ("source", "location", "kind"):
+            key = f"m.{by}"
+            if by == "location":
+                clauses.append("m.location IS NOT NULL")
+        else:
+            raise InvalidInput(f"cannot break down by {by!r}")
+        where = " AND ".join(clauses) or "1"
+        rows = self._read(f"SELECT {key} AS k, count(*) AS n FROM mentions m {join} WHERE {where} "
+                          "GROUP BY k ORDER BY n DESC, k LIMIT ?", [*params, limit])
+        return {r[0]: r[1] for r in rows}
+
+    def touchpoints(self, filters: Filters) -> dict[str, dict[str, int]]:
+        clauses, params = self._where(filters)
+        where = " AND ".join(clauses) or "1"
+        rows = self._read(
+            f"SELECT a.touchpoint, a.label, count(*) FROM mentions m JOIN mention_aspects a "
+            f"ON a.seq = m.seq WHERE {where} GROUP BY 1, 2", params)
+        out: dict[str, dict[str, int]] = {}
+        for tp, label, n in rows:
+            out.setdefault(tp, {"positive": 0, "neutral": 0, "negative": 0})[label] = n
+        return dict(sorted(out.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])))
+
+    # Export --------------------------------------------------------------------------------
+    def export(self, cursor: str | None, limit: int = 1000) -> ExportBatch:
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("export limit must be between 1 and 10000")
+        after = 0
+        if cursor:
+            (after,) = cursors.decode(cursor, "export", 1)
+            if not isinstance(after, int) or after < 0:
+                raise InvalidInput("malformed cursor")
+        rows = self._read("SELECT seq, body FROM mentions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        items = [Mention.model_validate_json(r[1]) for r in rows]
+        last = rows[-1][0] if rows else after
+        return ExportBatch(items=items, next_cursor=cursors.encode("export", [last]))
+
+    # Crawl state ---------------------------------------------------------------------------
+    def get_crawl_state(self, spider: str, query: str) -> dict | None:
+        rows = self._read("SELECT state FROM crawl_state WHERE spider = ? AND query = ?", (spider, query))
+        return json.loads(rows[0][0]) if rows else None
+
+    def set_crawl_state(self, spider: str, query: str, state: dict) -> None:
+        try:
+            body = json.dumps(state, ensure_ascii=False, default=str)
+            with write_tx(self._conn()) as c:
+                c.execute("INSERT INTO crawl_state VALUES (?, ?, ?, ?) ON CONFLICT(spider, query) DO UPDATE "
+                          "SET state = excluded.state, updated_at = excluded.updated_at",
+                          (spider, query, body, datetime.now(timezone.utc).isoformat()))
+        except sqlite3.Error as exc:
+            raise StoreError(f"saving crawl state failed: {exc}") from exc
+
+    # Maintenance ---------------------------------------------------------------------------
+    def rollup_mismatches(self) -> list[tuple]:
+        """Hourly rollup rows that differ from a recount of the raw mentions (empty = exact).
+        Used by tests and `opmon stats --check`."""
+        recount: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        rows = self._read(
+            "SELECT m.source, m.published_us, m.label, group_concat(b.brand, char(31)) "
+            "FROM mentions m LEFT JOIN mention_brands b ON b.seq = m.seq GROUP BY m.seq")
+        for source, pub, label, brands in rows:
+            li = _LABEL_INDEX[label]
+            for b in {ALL, *(brands.split("\x1f") if brands else [NO_BRAND])}:
+                r = recount[(b, pub // HOUR_US, source)]
+                r[0] += 1
+                r[li] += 1
+        stored = {(r[0], r[1], r[2]): list(r[3:]) for r in self._read("SELECT * FROM rollup_hour")}
+        diffs = []
+        for k in set(recount) | set(stored):
+            want, have = recount.get(k, [0] * 5), stored.get(k, [0] * 5)
+            if want != have:
+                diffs.append((k, want, have))
+        return diffs
+
+    def stats(self) -> dict:
+        """Counts per source and per sentiment (from the rollups: instant on a big store)."""
+        by_source = {r[0]: r[1] for r in self._read(
+            "SELECT source, sum(total) FROM rollup_hour WHERE brand = ? GROUP BY source ORDER BY 2 DESC, 1",
+            (ALL,))}
+        sums = self._read("SELECT sum(total), sum(positive), sum(neutral), sum(negative), sum(unscored) "
+                          "FROM rollup_hour WHERE brand = ?", (ALL,))[0]
+        by_sentiment = {k: (sums[i + 1] or 0) for i, k in enumerate(SENTIMENT_KEYS)}
+        return {"total": sums[0] or 0, "by_source": by_source, "by_sentiment": by_sentiment}
+
+
+def _aware(dt: datetime, what: str) -> datetime:
+    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
+        raise InvalidInput(f"{what} must carry a time zone")
+    return dt
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)

@@ -1,0 +1,189 @@
+"""Pipeline stages one by one (validate, brands, dedupe, batching), on a real Scrapy crawler object."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
+
+from core.brands import Brand, BrandRepo
+from core.mention import SHANGHAI, Mention
+from core.settings import get_settings
+from crawlers.pipelines import BrandPipeline, DedupePipeline, ValidatePipeline
+from crawlers.pipelines.base import BatchingPipeline
+from crawlers.pipelines.neardup import fingerprint_text, minhash, similarity
+from store.sqlite_db import StateDB
+
+
+class _Spider:
+    name = "t"
+    keyword = "小米"
+    since = None
+
+    def __init__(self):
+        self.marks = []
+
+    def note_published(self, when):
+        self.marks.append(when)
+
+
+def _crawler(**settings):
+    crawler = get_crawler(settings_dict=settings)
+    crawler.spider = _Spider()
+    return crawler
+
+
+def _item(n=1, text="小米手机屏幕坏了", **kw):
+    return {"id": f"weibo:{n}", "source": "weibo", "kind": "post", "text": text,
+            "published_at": "2026-11-21T10:00:00+08:00", **kw}
+
+
+def _mention(n=1, text="小米手机屏幕坏了", **kw):
+    return Mention.model_validate(_item(n, text, **kw))
+
+
+def test_validate_normalises_and_counts_drops():
+    crawler = _crawler()
+    stage = ValidatePipeline.from_crawler(crawler)
+    m = stage.process_item(_item(location="发布于 上海"))
+    assert isinstance(m, Mention) and m.location == "上海" and m.keyword == "小米"
+    assert crawler.spider.marks == [m.published_at]
+    with pytest.raises(DropItem, match="invalid"):
+        stage.process_item(_item(2, text="   "))
+    with pytest.raises(DropItem, match="invalid"):
+        stage.process_item({"id": "weibo:3", "source": "weibo", "kind": "post", "text": "x",
+                            "published_at": "2026-11-21T10:00:00"})  # naive datetime
+    with pytest.raises(DropItem, match="not_a_mention"):
+        stage.process_item(["not", "a", "dict"])
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/validate/dropped/invalid"] == 2
+    assert stats["pipeline/validate/invalid_field/mention"] == 1  # "text is empty" is a model-level rule
+    assert stats["pipeline/validate/invalid_field/published_at"] == 1
+
+
+def test_validate_enforces_since():
+    crawler = _crawler()
+    crawler.spider.since = datetime(2026, 11, 21, 12, 0, tzinfo=SHANGHAI)
+    stage = ValidatePipeline.from_crawler(crawler)
+    with pytest.raises(DropItem, match="before_since"):
+        stage.process_item(_item())
+    assert stage.process_item(_item(2, published_at="2026-11-21T13:00:00+08:00")).id == "weibo:2"
+
+
+def test_brands_match_several_respect_exclusions_and_keep_unmatched(tmp_path):
+    settings = get_settings()
+    repo = BrandRepo(StateDB(settings.state_db))
+    repo.create(Brand(name="小米", keywords=["小米手机"], aliases=["Xiaomi"], exclusions=["小米粥"]))
+    repo.create(Brand(name="华为", keywords=["华为"]))
+    repo.create(Brand(name="停用", keywords=["屏幕"], enabled=False))
+    crawler = _crawler()
+    stage = BrandPipeline.from_crawler(crawler)
+    stage.open_spider()
+    assert stage.process_item(_mention(1, "小米和华为的屏幕对比")).brands == ["华为", "小米"]
+    assert stage.process_item(_mention(2, "XIAOMI store")).brands == ["小米"]
+    assert stage.process_item(_mention(3, "早餐喝小米粥")).brands == []
+    assert stage.process_item(_mention(4, "与品牌无关的内容")).brands == []
+    assert crawler.stats.get_value("pipeline/brands/matched") == 2
+    assert crawler.stats.get_value("pipeline/brands/unmatched") == 2
+
+
+def test_brands_yaml_seeds_and_db_wins(tmp_path, monkeypatch):
+    path = tmp_path / "brands.yaml"
+    path.write_text("brands:\n  - name: 蔚来\n    keywords: [蔚来, NIO]\n  - name: 小米\n    keywords: [红米]\n",
+                    encoding="utf-8")
+    monkeypatch.setenv("OPMON_BRANDS_FILE", str(path))
+    get_settings.cache_clear()
+    BrandRepo(StateDB(get_settings().state_db)).create(Brand(name="小米", keywords=["小米"]))
+    stage = BrandPipeline.from_crawler(_crawler())
+    stage.open_spider()
+    assert stage.process_item(_mention(1, "NIO 和 小米")).brands == ["小米", "蔚来"]
+    assert stage.process_item(_mention(2, "红米新品")).brands == []  # the DB's 小米 replaced the yaml's
+
+
+def test_dedupe_drops_repeated_ids_and_marks_near_duplicates():
+    crawler = _crawler()
+    stage = DedupePipeline.from_crawler(crawler)
+    spam = "【好物推荐】小米空气净化器4 Pro 限时直降300元，点击链接购买 https://t.cn/A6abc 还送滤芯！"
+    first = stage.process_item(_mention(1, spam))
+    assert first.dup_of is None
+    with pytest.raises(DropItem, match="duplicate_id"):
+        stage.process_item(_mention(1, spam))
+    variant = spam.replace("https://t.cn/A6abc", "https://t.cn/Zz999").replace("！", "!!") + " @某人"
+    assert stage.process_item(_mention(2, variant)).dup_of == "weibo:1"
+    edited = spam.replace("限时直降300元", "限时直降299元")
+    assert stage.process_item(_mention(3, edited)).dup_of == "weibo:1"
+    different = "小米汽车的试驾体验一般，销售一直催着下定，售后网点也少，不太推荐给朋友"
+    assert stage.process_item(_mention(4, different)).dup_of is None
+    assert stage.process_item(_mention(5, "好评")).dup_of is None  # too short to judge
+    assert stage.process_item(_mention(6, "好评")).dup_of is None
+    assert crawler.stats.get_value("pipeline/dedupe/near_duplicates") == 2
+    assert crawler.stats.get_value("pipeline/dedupe/dropped/duplicate_id") == 1
+
+
+def test_minhash_is_stable_and_separates_near_from_unrelated():
+    a = fingerprint_text("小米手机的屏幕质量真的不行，用了三个月就出现了绿线，售后还不给换")
+    b = fingerprint_text("小米手机的屏幕质量真的不行，用了三个月就出现绿线，售后还不给换！")
+    c = fingerprint_text("今天天气很好，我们一起去公园散步，看到很多人在放风筝")
+    d = fingerprint_text("小米手机的续航很好，充电也快，拍照清晰，推荐购买")
+    assert (minhash(a) == minhash(a)).all()
+    assert similarity(minhash(a), minhash(b)) >= 0.7
+    assert similarity(minhash(a), minhash(c)) < 0.3
+    assert similarity(minhash(a), minhash(d)) < 0.5  # same brand, different opinion
+
+
+class _Doubler(BatchingPipeline):
+    stage = "double"
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.batches = []
+
+    def process_batch(self, items):
+        self.batches.append(list(items))
+        if any(i == "boom" for i in items):
+            raise RuntimeError("model exploded")
+        return [i * 2 if i != 7 else self.drop("seven", "no sevens") for i in items], {"done": len(items)}
+
+
+def test_batching_groups_items_flushes_on_close_and_isolates_failures():
+    crawler = _crawler(BATCH_SIZE=3, BATCH_MAX_WAIT=30)
+
+    async def main():
+        stage = _Doubler.from_crawler(crawler)
+        tasks = [asyncio.ensure_future(stage.process_item(i)) for i in (1, 2, 3, 4, 7)]
+        await asyncio.sleep(0.05)
+        assert [t.done() for t in tasks] == [True, True, True, False, False]  # one full batch ran
+        await stage.close_spider()  # flushes the partial batch without waiting 30 s
+        results = []
+        for t in tasks:
+            try:
+                results.append(t.result())
+            except DropItem as exc:
+                results.append(str(exc))
+        bad = asyncio.ensure_future(stage.process_item("boom"))
+        await asyncio.sleep(0)
+        await stage.close_spider()
+        with pytest.raises(DropItem, match="batch_failed"):
+            bad.result()
+        return stage, results
+
+    stage, results = asyncio.run(main())
+    assert results[:4] == [2, 4, 6, 8] and "seven" in results[4]
+    assert stage.batches == [[1, 2, 3], [4, 7], ["boom"]]
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/double/done"] == 5
+    assert stats["pipeline/double/dropped/seven"] == 1
+    assert stats["pipeline/double/failed_batches"] == 1
+
+
+def test_batching_timer_flushes_a_partial_batch():
+    crawler = _crawler(BATCH_SIZE=100, BATCH_MAX_WAIT=0.05)
+
+    async def main():
+        stage = _Doubler.from_crawler(crawler)
+        return await asyncio.wait_for(stage.process_item(21), timeout=5)
+
+    assert asyncio.run(main()) == 42

@@ -1,0 +1,44 @@
+import re
+
+import numpy as np
+import pytest
+
+from nlp.data import SEED, bucket, data_dir, split_of
+from nlp.linear import CharNgramLinear
+from nlp_toydata import toy_rows
+
+
+def test_split_is_fixed_and_about_ten_percent():
+    keys = [f"text {i}" for i in range(20000)]
+    held = [k for k in keys if split_of(k) == "heldout"]
+    assert 0.09 < len(held) / len(keys) < 0.11
+    assert split_of("同一句话") == split_of("同一句话")
+    assert bucket("x", SEED) != bucket("x", SEED + 1) or bucket("y", SEED) != bucket("y", SEED + 1)
+
+
+def test_linear_model_learns_and_round_trips(tmp_path):
+    texts, labels = toy_rows()
+    model = CharNgramLinear.fit(texts, labels, min_df=1)
+    probs = model.predict_proba(["质量很好，很喜欢", "太差了，垃圾"])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert model.classes[int(probs[0].argmax())] == "positive" and model.classes[int(probs[1].argmax())] == "negative"
+    model.save(tmp_path / "lin")
+    again = CharNgramLinear.load(tmp_path / "lin")
+    np.testing.assert_allclose(again.predict_proba(["质量很好，很喜欢"]), probs[:1], atol=2e-3)  # float16 weights
+    assert not list((tmp_path / "lin").glob("*.pkl"))
+
+
+@pytest.mark.skipif(data_dir() is None, reason="shared corpora (../shared/data/sentiment) not present")
+def test_real_corpora_map_labels_and_never_leak_heldout():
+    from nlp.data import load_all
+
+    parts = load_all(data_dir(), corpora=("weibo_senti_100k", "smp2020_ewect", "bdci2018_car"))
+    train_keys = {ex.key for ex in parts["train"]}
+    assert not train_keys & {ex.key for ex in parts["heldout"]}
+    assert not {ex.text for ex in parts["train"]} & {ex.text for ex in parts["heldout"] if ex.corpus != "bdci2018_car"}
+    labels = {(ex.corpus, ex.label) for part in parts.values() for ex in part}
+    assert ("smp2020_ewect", "neutral") in labels and ("bdci2018_car", "neutral") in labels
+    emoticon = re.compile(r"\[[^\[\]\s]{1,8}\]")
+    assert not any(emoticon.search(ex.text) for ex in parts["train"] if ex.corpus == "weibo_senti_100k")
+    n = sum(len(p) for p in parts.values())
+    assert 0.08 < len(parts["heldout"]) / n < 0.12

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from core.errors import ModelError
+from core.mention import Label
+from nlp.sentiment import SentimentPipeline, head_tail, labels_from_config
+
+TEXTS = ["好", "质量很好，很喜欢", "物流太慢，很失望，再也不买了", "今天是星期三", "这是一个测试句子。" * 3,
+         "abc123 不错", "太差了"]
+
+
+def test_loads_a_local_hf_directory_and_outputs_valid_sentiments(tiny_model_dir):
+    pipe = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=4)
+    assert pipe.device == "cpu" and pipe.class_labels == [Label.negative, Label.neutral, Label.positive]
+    out = pipe(TEXTS)
+    assert len(out) == len(TEXTS)
+    for s in out:
+        assert abs(sum(s.probs.values()) - 1) < 1e-4
+        assert s.score == pytest.approx(s.probs[Label.positive] - s.probs[Label.negative], abs=1e-5)
+        assert s.label == max(s.probs, key=s.probs.get)
+        assert s.model == tiny_model_dir
+
+
+def test_toy_model_learned_the_toy_task(tiny_model_dir):
+    pipe = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    labels = [s.label for s in pipe(["质量很好，很喜欢", "质量太差了，垃圾", "今天是星期三"])]
+    assert labels == [Label.positive, Label.negative, Label.neutral]
+
+
+def test_batched_equals_one_by_one(tiny_model_dir):
+    batched = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=3).predict_proba(TEXTS)
+    single = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=1)
+    one_by_one = np.vstack([single.predict_proba([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_one_forward_call_per_pipeline_call(tiny_model_dir):
+    pipe = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=2)
+    pipe(TEXTS * 5)
+    assert pipe.calls == 1
+    assert pipe([]) == [] and pipe.calls == 1
+
+
+def test_head_tail_truncation():
+    ids = list(range(100))
+    kept = head_tail(ids, 30)
+    assert len(kept) == 30 and kept[:10] == list(range(10)) and kept[10:] == list(range(80, 100))
+    assert head_tail(ids[:5], 30) == ids[:5]
+
+
+def test_long_text_keeps_head_and_tail_tokens(tiny_model_dir):
+    pipe = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    text = "好" + "这是一个测试句子" * 60 + "差"  # (repeats of one char would be bounded)
+    enc = pipe.preprocess([text]).ids[0]
+    tok = pipe.tokenizer
+    assert len(enc) == pipe.max_length == 64
+    assert enc[0] == tok.cls_token_id and enc[-1] == tok.sep_token_id
+    assert enc[1] == tok.convert_tokens_to_ids("好") and enc[-2] == tok.convert_tokens_to_ids("差")
+
+
+def test_binary_model_gets_neutral_by_abstention(tiny_binary_dir):
+    pipe = SentimentPipeline.load(tiny_binary_dir, device="cpu")
+    assert pipe.binary
+    model_probs = np.array([[0.5, 0.5], [0.1, 0.9], [0.95, 0.05], [0.3, 0.7]], dtype=np.float32)
+    three = pipe.to_three(model_probs)  # columns negative, neutral, positive
+    np.testing.assert_allclose(three.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(three[:, 2] - three[:, 0], model_probs[:, 1] - model_probs[:, 0], atol=1e-6)
+    labels = [Label(["negative", "neutral", "positive"][i]) for i in three.argmax(axis=1)]
+    assert labels == [Label.neutral, Label.positive, Label.negative, Label.neutral]
+    out = pipe(["质量很好，很喜欢", "质量太差了，垃圾"])
+    assert out[0].score > out[1].score
+
+
+def test_label_names_mapping():
+    assert labels_from_config({0: "LABEL_0", 1: "LABEL_1"}, 2) == [Label.negative, Label.positive]
+    assert labels_from_config({"0": "负面", "1": "中性", "2": "正面"}, 3) == [Label.negative, Label.neutral,
+                                                                           Label.positive]
+    assert labels_from_config({0: "Positive", 1: "Negative"}, 2) == [Label.positive, Label.negative]
+    five = labels_from_config({i: f"{i + 1} stars" if i else "1 star" for i in range(5)}, 5)
+    assert five == [Label.negative, Label.negative, Label.neutral, Label.positive, Label.positive]
+    with pytest.raises(ModelError, match="cannot tell"):
+        labels_from_config({0: "sports", 1: "finance"}, 2)
+
+
+def test_missing_model_is_a_clear_model_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        SentimentPipeline.load(str(tmp_path / "nope"), device="cpu")
+    with pytest.raises(ModelError, match="cannot load"):
+        SentimentPipeline.load("some-org/not-cached-model", device="cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="cannot load"):
+        SentimentPipeline.load(str(tmp_path / "empty"), device="cpu")
+
+
+def test_ensemble_directory_averages_linear_model(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from nlp.linear import CharNgramLinear
+    from nlp.normalise import normalise
+    from nlp_toydata import toy_rows
+
+    target = tmp_path / "ens"
+    shutil.copytree(tiny_model_dir, target)
+    texts, labels = toy_rows()
+    linear = CharNgramLinear.fit(texts, labels, min_df=1)
+    linear.save(target / "linear")
+    (target / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": 0.25}))
+    linear = CharNgramLinear.load(target / "linear")  # stored in float16: compare with what was saved
+    ens = SentimentPipeline.load(str(target), device="cpu")
+    plain = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    texts = ["质量很好，很喜欢", "物流太慢，很失望"]
+    lin = linear.predict_proba([normalise(t) for t in texts])[:, [linear.classes.index(c) for c in ("negative", "neutral", "positive")]]
+    expected = 0.25 * plain.predict_proba(texts) + 0.75 * lin
+    np.testing.assert_allclose(ens.predict_proba(texts), expected, atol=1e-5)
+
+
+def test_bundled_model_loads_from_settings_when_shipped(settings):
+    from nlp.sentiment import BUNDLED_DIR
+
+    if not (BUNDLED_DIR / "config.json").exists():
+        pytest.skip("bundled model not trained in this checkout (python -m nlp.train)")
+    from nlp.analyzer import Analyzer
+
+    analyzer = Analyzer.from_settings(settings)
+    good, bad = analyzer.score_texts(["质量非常好，物流也快，很满意", "太差了，用两天就坏了，客服也不理人"])
+    assert analyzer.model_name.startswith("bundled:")
+    assert good.label == Label.positive and bad.label == Label.negative
