@@ -145,6 +145,7 @@ def expected_clean(xv: np.ndarray, valid: np.ndarray, step: timedelta,
     lvl, slope, low_b = _block_expectation(to_blocks(xv, blk, extra=1), hn, step * blk, cfg)
     if cfg.robust_cap > 0:
         m = lvl + cfg.robust_cap * np.sqrt(lvl + cfg.alpha_prior * lvl * lvl) + 1.0
+        m = np.where(np.isfinite(m), m, np.inf)  # no expectation yet: nothing to cap against
         lvl, slope, low_b = _block_expectation(_capped_blocks(xv, m, blk), hn, step * blk, cfg)
     nb = lvl.shape[1]
     # Enough history: `min_history` valid buckets before t's block (NaN expectation otherwise).
@@ -202,7 +203,7 @@ def _block_expectation(hx: np.ndarray, hn: np.ndarray, bstep: timedelta,
     xs = trailing_sum(np.where(known, hx, 0.0), Lb)
     rs = trailing_sum(np.where(known, ref * hn, 0.0), Lb)
     factor = (xs + cfg.level_prior) / (rs + cfg.level_prior)
-    lvl = np.maximum(ref * factor, 1e-9)
+    lvl = np.where(known, np.maximum(ref * factor, 1e-9), np.nan)
     # Piecewise-linear between block centres (towards the previous block's reference in the
     # first half, towards the next one in the second): never overshoots a neighbour.
     prev = np.concatenate([ref[:, :1], ref[:, :-1]], axis=1)

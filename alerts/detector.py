@@ -201,10 +201,14 @@ def detect_counts(x: np.ndarray, step: timedelta, preset: Preset | Sequence[Pres
         # Dispersion from block-end samples of this window's residuals (robustly clipped).
         Xs, Ms = _block_samples(X, blk).astype(float), _block_samples(M, blk).astype(float)
         ds = _block_samples(has, blk) & (Ms > 0)
-        var0 = Ms + cfg.alpha_prior * Ms**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.clip((Xs - Ms) / np.sqrt(np.where(ds, var0, 1.0)), -cfg.alpha_clip, cfg.alpha_clip)
-        alpha_b = _dispersion(z**2 * var0 - Ms, Ms**2, ds, step, cfg, cfg.alpha_prior, cfg.alpha_min)
+        alpha_b = np.full((B, Xs.shape[1] + 1), cfg.alpha_prior)
+        # Two rounds: residuals are clipped at `alpha_clip` sds of the current estimate (the prior
+        # first), so a surge does not inflate alpha and a truly noisy series is not clipped to the prior.
+        for _ in range(2):
+            var0 = Ms + alpha_b[:, :-1] * Ms**2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.clip((Xs - Ms) / np.sqrt(np.where(ds, var0, 1.0)), -cfg.alpha_clip, cfg.alpha_clip)
+            alpha_b = _dispersion(z**2 * var0 - Ms, Ms**2, ds, step, cfg, cfg.alpha_prior, cfg.alpha_min)
         Xn, Mn = X[r, c].astype(float), M[r, c].astype(float)
         alpha = alpha_b[r, c // blk]
         if not exact:

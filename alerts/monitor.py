@@ -45,6 +45,7 @@ from store.sqlite_db import StateDB
 log = logging.getLogger(__name__)
 
 STEP = timedelta(minutes=5)
+BATCH = 100  # brands scored together
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -91,9 +92,13 @@ class Monitor:
         first = end - int(self.history / STEP)
         report = PassReport(watermark=bucket_start(end))
         brands = brands if brands is not None else BrandRepo(self.db).list(enabled_only=True)
-        if not brands:
-            return report
         report.brands = len(brands)
+        # Batches keep the arrays cache-sized (faster than one huge array) and memory bounded.
+        for lo in range(0, len(brands), BATCH):
+            self._run_batch(brands[lo:lo + BATCH], first, end, report)
+        return report
+
+    def _run_batch(self, brands: list[Brand], first: int, end: int, report: PassReport) -> None:
         total = np.zeros((len(brands), end - first))
         negative = np.zeros_like(total)
         for i, b in enumerate(brands):
@@ -113,7 +118,6 @@ class Monitor:
         for i, b in enumerate(brands):
             for kind, sc in scores.items():
                 self._advance(b, kind, i, sc, first, end, total, negative, report)
-        return report
 
     def _advance(self, brand: Brand, kind: str, i: int, sc: Scores, first: int, end: int,
                  total: np.ndarray, negative: np.ndarray, report: PassReport) -> None:

@@ -241,9 +241,12 @@ def main() -> None:
         for name, a in results.items():
             print(_row(name, score(a, surges, sel)))
         print()
-    print(f"## recall and delay by surge size (ours)\n{header}")
-    for size in SIZES:
-        print(_row(f"ours, {size}", score(a_ours, surges, lambda s, z=size: s.size == z)))
+    print("## recall and delay by surge size\n| method | size | recall | median delay (buckets) | surges |\n"
+          "|---|---|---|---|---|")
+    for name, a in results.items():
+        for size in SIZES:
+            r = score(a, surges, lambda s, z=size: s.size == z)
+            print(f"| {name.split(' (')[0]} | {size} | {r['recall']:.3f} | {r['delay']:.1f} | {r['surges']} |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from core.mention import Mention
 
@@ -77,7 +77,7 @@ def generate(n: int, seed: int = 0, brands: int = 30, days: int = 90, end: datet
     if not 1 <= brands <= len(BRANDS):
         raise ValueError(f"brands must be between 1 and {len(BRANDS)}")
     rng = random.Random(seed)
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     first_day = (end + SHANGHAI_OFFSET).date() - timedelta(days=days)
     names = BRANDS[:brands]
     brand_weights = [1 / (i + 1) ** 0.6 for i in range(brands)]  # a few big brands, a long tail
@@ -106,7 +106,7 @@ def generate(n: int, seed: int = 0, brands: int = 30, days: int = 90, end: datet
         day = first_day + timedelta(days=rng.randrange(days))
         local = datetime(day.year, day.month, day.day, rng.choices(hours, HOUR_WEIGHTS)[0],
                          rng.randrange(60), rng.randrange(60))
-        published = (local - SHANGHAI_OFFSET).replace(tzinfo=timezone.utc)
+        published = (local - SHANGHAI_OFFSET).replace(tzinfo=UTC)
         if published >= end:
             published = end - timedelta(seconds=rng.randrange(1, 3600))
         kind = ("review" if source in ("jd", "dianping") else

@@ -23,8 +23,8 @@ A detector sees every response twice over its life, in one of two places:
   body may still be compressed) — so a 302 to a login page is caught as a redirect;
 - any other response decompressed, after redirects were followed (`response.request.meta
   ["redirect_urls"]` lists the hops, `response.url` is the final URL).
-`response.request` is always set. It must be cheap (status, headers, URL, a bounded prefix of the body) and must never raise (an
-exception is logged, not treated as a block).
+`response.request` is always set. A detector must be cheap (status, headers, URL, a bounded prefix
+of the body) and must never raise (an exception is logged, not treated as a block).
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ AUTOTHROTTLE_START_DELAY = 3.0
 AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
+# Items of one response processed in parallel. Scrapy starts this many worker tasks per response
+# whatever the number of items; pages carry 10-50 mentions, so 100 (the default) is pure overhead.
+CONCURRENT_ITEMS = 16
 PAGE_LOOKAHEAD = int(os.environ.get("OPMON_PAGE_LOOKAHEAD", "1"))
 
 # Cookies are sent as an explicit header by SiteCookiesMiddleware; Scrapy's jar would add the

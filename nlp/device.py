@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from core.errors import ConfigError
@@ -39,8 +40,7 @@ def configure_threads(threads: int | None) -> int:
         torch.set_num_threads(threads)
     if not _threads_set:
         _threads_set = True
-        try:  # one inter-op thread: we run one model call at a time
+        # One inter-op thread: we run one model call at a time. Fails harmlessly once torch has started.
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(1)
-        except RuntimeError:  # already started; harmless
-            pass
     return threads

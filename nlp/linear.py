@@ -1,8 +1,8 @@
 """Character 1-3-gram TF-IDF + logistic regression, stored without pickle.
 
 Used twice: as the classic baseline the transformer is measured against, and as the linear half of
-the bundled ensemble. The weights live in `linear.npz` (coef, intercept, idf) and `linear.json`
-(vocabulary, classes), so loading a model directory never unpickles code.
+the bundled ensemble. The weights live in `linear.safetensors` (coef, idf in float16; intercept) and
+`linear.json` (vocabulary, classes), so loading a model directory never unpickles code.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ class CharNgramLinear:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(directory / "linear.npz", idf=self.idf.astype(np.float16),
-                            coef=self.coef_t.T.astype(np.float16), intercept=self.intercept)
+        from safetensors.numpy import save_file
+
+        save_file({"idf": self.idf.astype(np.float16), "coef": np.ascontiguousarray(self.coef_t.T.astype(np.float16)),
+                   "intercept": self.intercept.astype(np.float32)}, str(directory / "linear.safetensors"))
         meta = {"kind": "char_ngram_tfidf_logreg", "ngram_range": list(NGRAMS), "sublinear_tf": True,
                 "classes": self.classes, "vocabulary": self.vocabulary}
         (directory / "linear.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -71,6 +73,8 @@ class CharNgramLinear:
     @classmethod
     def load(cls, directory: Path) -> CharNgramLinear:
         meta = json.loads((directory / "linear.json").read_text(encoding="utf-8"))
-        with np.load(directory / "linear.npz", allow_pickle=False) as z:
-            return cls(meta["vocabulary"], z["idf"].astype(np.float32), z["coef"].astype(np.float32),
-                       z["intercept"], meta["classes"])
+        from safetensors.numpy import load_file
+
+        z = load_file(str(directory / "linear.safetensors"))
+        return cls(meta["vocabulary"], z["idf"].astype(np.float32), z["coef"].astype(np.float32),
+                   z["intercept"], meta["classes"])

@@ -143,9 +143,13 @@ class SentimentPipeline:
         if local and (Path(path) / "ensemble.json").exists():
             from nlp.linear import CharNgramLinear
 
-            spec = json.loads((Path(path) / "ensemble.json").read_text(encoding="utf-8"))
-            linear = CharNgramLinear.load(Path(path) / spec.get("linear_dir", "linear"))
-            weight = float(spec.get("transformer_weight", 0.5))
+            try:
+                spec = json.loads((Path(path) / "ensemble.json").read_text(encoding="utf-8"))
+                linear = CharNgramLinear.load(Path(path) / spec.get("linear_dir", "linear"))
+                weight = float(spec.get("transformer_weight", 0.5))
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelError(f"model {name!r} names an ensemble (ensemble.json) whose linear half "
+                                 f"does not load: {exc}") from exc
         display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
         return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
                    max_length=max_length, linear=linear, transformer_weight=weight)

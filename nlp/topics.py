@@ -112,7 +112,7 @@ def _cluster_nmf(token_lists: list[list[str]], k: int) -> tuple[np.ndarray, np.n
     nmf = NMF(n_components=k, init="nndsvd", random_state=0, max_iter=400)
     w = nmf.fit_transform(x)
     # NMF can leave a short document with all-zero weights: place it by its overlap with each topic.
-    overlap = np.asarray((x @ nmf.components_.T))
+    overlap = np.asarray(x @ nmf.components_.T)
     w = np.where(w.max(axis=1, keepdims=True) > 0, w, overlap * 1e-3)
     assign = np.where(w.max(axis=1) > 0, w.argmax(axis=1), -1)
     return assign, w.max(axis=1)

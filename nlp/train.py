@@ -13,12 +13,13 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from nlp.data import BINARY, CORPORA, SEED, THREE_CLASS, Example, load_all, require_data_dir
+from nlp.data import BINARY, CORPORA, FILES, SEED, THREE_CLASS, Example, load_all, require_data_dir
 from nlp.scoring import classification_report, decide
 
 log = logging.getLogger("nlp.train")
@@ -227,8 +228,8 @@ def main(argv=None) -> int:
     meta = {
         "name": f"opmon-charbert-{args.hidden}x{args.layers}",
         "seed": args.seed,
-        "command": "python -m nlp.train " + " ".join(argv or []),
-        "data": {c: str(root / f) for c, f in __import__("nlp.data", fromlist=["FILES"]).FILES.items()},
+        "command": "python -m nlp.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "data": {c: f"../shared/data/sentiment/{f}" for c, f in FILES.items()},
         "split": "md5(seed:key) % 100: 0-9 held-out, 10-14 dev, rest train; key = normalised text, car: content_id",
         "rows": {"train": len(train), "dev": len(dev), "heldout": len(heldout)},
         "architecture": {k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
@@ -244,6 +245,9 @@ def main(argv=None) -> int:
         "three_class": list(THREE_CLASS),
     }
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    from nlp.model_card import write as write_card
+
+    write_card(out)
     log.info("held-out (%.0fs): %s", time.time() - t0, json.dumps(held, ensure_ascii=False))
     log.info("saved to %s in %.1f min", out, (time.time() - started) / 60)
     return 0

@@ -157,8 +157,11 @@ def replay(host, port, seed):
 
     site = ReplaySite(host=host, port=port, seed=seed)
     site.start()
-    click.echo(f"replay site on {site.url}  (spiders: -a base_url={site.url})")
-    click.echo("press Ctrl-C to stop")
+    click.echo(f"replay site on {site.url}")
+    for spider, url in site.base_urls().items():
+        click.echo(f"  scrapy crawl {spider:<12} -a base_url={url}")
+    click.echo("  (scheduler: opmon scheduler " + " ".join(f"--base-url {k}={v}" for k, v in site.base_urls().items())
+               + ")\npress Ctrl-C to stop")
     stop = threading.Event()
     _stop_on_signals(stop)
     try:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from core.mention import SHANGHAI
-from core.metrics import CRAWLS, CRAWLS_BLOCKED, ITEMS, PAGES
+from core.metrics import CRAWLS, CRAWLS_BLOCKED, ITEMS, ITEMS_DROPPED, NLP_TEXTS, PAGES, STORE_WRITES
 from ops.clock import Clock, SystemClock
 from ops.config import ScheduleConfig
 from ops.crawl import CrawlResult
@@ -32,6 +32,26 @@ JOBS_RUNNING = Gauge("opmon_scheduler_crawls_running", "Crawl subprocesses runni
 JOBS_BACKED_OFF = Gauge("opmon_scheduler_jobs_backed_off", "Jobs waiting out a block/failure backoff")
 JOBS_ACTIVE = Gauge("opmon_scheduler_jobs", "Active crawl jobs")
 TASK_RUNS = Counter("opmon_scheduler_task_runs_total", "Periodic scheduler passes", ["task", "outcome"])
+CRAWL_SECONDS = Histogram("opmon_scheduler_crawl_seconds", "Crawl duration", ["spider"],
+                          buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600))
+
+
+def stats_to_metrics(spider: str, stats: dict, backend: str = "crawl") -> None:
+    """A finished crawl process's Scrapy stats, as this process's Prometheus metrics."""
+    for k, v in stats.items():
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            continue
+        if k.startswith("downloader/response_status_count/"):
+            PAGES.labels(spider, k.rsplit("/", 1)[1]).inc(v)
+        elif k.startswith("pipeline/") and "/dropped/" in k:
+            stage, reason = k[len("pipeline/"):].split("/dropped/", 1)
+            ITEMS_DROPPED.labels(stage, reason).inc(v)
+        elif k in ("pipeline/store/inserted", "pipeline/store/updated"):
+            STORE_WRITES.labels(backend, k.rsplit("/", 1)[1]).inc(v)
+        elif k == "pipeline/nlp/scored":
+            NLP_TEXTS.labels("crawl").inc(v)
+    if isinstance(stats.get("elapsed_time_seconds"), int | float):
+        CRAWL_SECONDS.labels(spider).observe(stats["elapsed_time_seconds"])
 
 
 class CrawlHandle(Protocol):
@@ -182,9 +202,7 @@ class Scheduler:
         CRAWLS.labels(spider, result.outcome).inc()
         if result.items:
             ITEMS.labels(spider).inc(result.items)
-        for k, v in result.stats.items():
-            if k.startswith("downloader/response_status_count/") and isinstance(v, int | float):
-                PAGES.labels(spider, k.rsplit("/", 1)[1]).inc(v)
+        stats_to_metrics(spider, result.stats)
 
         if result.outcome == "finished":
             was_blocked = job.consecutive_blocked > 0

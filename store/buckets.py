@@ -7,7 +7,7 @@ buckets exist, so zero-filling is identical.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import InvalidInput
@@ -16,7 +16,7 @@ MAX_BUCKETS = 50_000
 US = 1_000_000
 HOUR_US = 3600 * US
 FIVE_MIN_US = 300 * US
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 
 
@@ -41,8 +41,8 @@ def to_us(dt: datetime) -> int:
         raise InvalidInput("time must carry a time zone") from exc
 
 
-def from_us(us: int, tz=timezone.utc) -> datetime:
-    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)).astimezone(tz)
+def from_us(us: int, tz=UTC) -> datetime:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).astimezone(tz)
 
 
 def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
@@ -66,7 +66,7 @@ def next_start(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
     if interval in ("5min", "hour"):
         step = timedelta(minutes=5) if interval == "5min" else timedelta(hours=1)
         # Absolute time: an hour bucket is an hour long even across a DST change.
-        return floor(start.astimezone(timezone.utc) + step, interval, tz)
+        return floor(start.astimezone(UTC) + step, interval, tz)
     days = 1 if interval == "day" else 7
     return _local_midnight(start.astimezone(tz).date() + timedelta(days=days), tz)
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 
 from core.errors import InvalidInput, StoreError, StoreUnavailable
-from core.metrics import STORE_WRITES
 from core.mention import Mention
+from core.metrics import STORE_WRITES
 from store import es_bodies as eb
 from store.base import (
     Breakdown,
@@ -155,14 +155,10 @@ class ElasticStore(Store):
             except NotFoundError:
                 pass
             for name in eb.load_templates(n.prefix):
-                try:
+                with suppress(NotFoundError):
                     es.indices.delete_index_template(name=name)
-                except NotFoundError:
-                    pass
-            try:
+            with suppress(NotFoundError):
                 es.ingest.delete_pipeline(id=n.pipeline)
-            except NotFoundError:
-                pass
 
     # Writes --------------------------------------------------------------------------------
     def _lookup(self, ids: list[str]) -> dict[str, dict]:
@@ -250,7 +246,7 @@ class ElasticStore(Store):
         n = -(-(until - start_us) // step_us)
         if n > 100_000:
             raise InvalidInput("series too long (more than 100000 steps)")
-        start = datetime.fromtimestamp(start_us // US, tz=timezone.utc)
+        start = datetime.fromtimestamp(start_us // US, tz=UTC)
         resp = self._search(eb.series_body(query.brand, start, query.step, n), "series")
         total, negative = eb.parse_series(resp, start, query.step, n)
         return Series(start=start, step=query.step, total=total, negative=negative)
@@ -292,5 +288,5 @@ class ElasticStore(Store):
         with _wrapped("crawl state write"):
             self.es.index(index=self.names.state_index, id=self._state_id(spider, query),
                           document={"spider": spider, "query": query, "state": state,
-                                    "updated_at": datetime.now(timezone.utc).isoformat()},
+                                    "updated_at": datetime.now(UTC).isoformat()},
                           refresh=self.refresh or None)

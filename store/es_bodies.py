@@ -7,7 +7,7 @@ and *how an answer is read* lives here, so it can be tested without a cluster.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -105,7 +105,7 @@ def bulk_failures(items: list[tuple[bool, dict]]) -> list[str]:
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
         raise InvalidInput("times must carry a time zone")
-    return dt.astimezone(timezone.utc).isoformat()
+    return dt.astimezone(UTC).isoformat()
 
 
 def text_clause(term: str) -> dict | None:
@@ -384,5 +384,5 @@ def parse_export(resp: dict, cursor: str | None) -> tuple[list[Mention], str]:
 
 
 def _ms(dt: datetime) -> int:
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return delta // timedelta(milliseconds=1)

@@ -25,8 +25,10 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import orjson
 
 from core.errors import InvalidInput, StoreError
 from core.mention import Mention
@@ -71,6 +73,7 @@ CREATE TABLE IF NOT EXISTS mentions (
     engagement INTEGER NOT NULL,
     location TEXT,
     is_dup INTEGER NOT NULL,
+    brands TEXT,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mentions_newest ON mentions(published_us, id);
@@ -115,6 +118,10 @@ _ROLLUP_5MIN_UPSERT = (
 
 def _label(m: Mention) -> str | None:
     return m.sentiment.label if m.sentiment is not None else None  # a StrEnum is a str
+
+
+def _brands_json(m: Mention) -> str | None:
+    return orjson.dumps(sorted(set(m.brands))).decode() if m.brands else None
 
 
 def _fts_text(m: Mention) -> str:
@@ -240,7 +247,7 @@ class SqliteStore(Store):
 
     def _upsert(self, c: sqlite3.Connection, mentions: list[Mention]) -> tuple[int, int]:
         existing = self._existing(c, [m.id for m in mentions])
-        now_us = to_us(datetime.now(timezone.utc))
+        now_us = to_us(datetime.now(UTC))
         row = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'mentions'").fetchone()
         next_seq = (row[0] if row else 0) + 1
         rollups = _Rollups()
@@ -252,14 +259,14 @@ class SqliteStore(Store):
             next_seq += 1
             pub = to_us(m.published_at)
             new_rows.append((seq, m.id, m.source, m.kind, pub, now_us, _label(m),
-                             m.metrics.engagement(), m.location, int(m.dup_of is not None),
+                             m.metrics.engagement(), m.location, int(m.dup_of is not None), _brands_json(m),
                              m.model_dump_json(exclude_none=True)))
             fts.append((seq, _fts_text(m)))
             brands.extend((b, seq) for b in set(m.brands))
             keywords.extend((seq, k) for k in set(m.keywords))
             aspects.extend((seq, i, a.touchpoint, a.sentiment) for i, a in enumerate(m.aspects))
             rollups.add(m, pub, +1)
-        c.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?,?,?,?,?,?)", new_rows)
+        c.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", new_rows)
         c.executemany("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", fts)
         for m in mentions:
             if m.id in existing:
@@ -279,9 +286,9 @@ class SqliteStore(Store):
         rollups.add(m, pub, +1)
         c.execute(
             "UPDATE mentions SET source=?, kind=?, published_us=?, label=?, engagement=?, location=?, "
-            "is_dup=?, body=? WHERE seq=?",
-            (m.source, m.kind.value, pub, _label(m), m.metrics.engagement(), m.location,
-             int(m.dup_of is not None), m.model_dump_json(exclude_none=True), seq),
+            "is_dup=?, brands=?, body=? WHERE seq=?",
+            (m.source, m.kind, pub, _label(m), m.metrics.engagement(), m.location,
+             int(m.dup_of is not None), _brands_json(m), m.model_dump_json(exclude_none=True), seq),
         )
         old_tokens, new_tokens = _fts_text(old), _fts_text(m)
         if old_tokens != new_tokens:
@@ -470,12 +477,12 @@ class SqliteStore(Store):
 
     def breakdown(self, filters: Filters, by: Breakdown, limit: int = 20) -> dict[str, int]:
         clauses, params = self._where(filters)
-        join = ""
+        join, count = "", "count(*)"
         if by == "brand":
-            key, join = "b.brand", "JOIN mention_brands b ON b.seq = m.seq"
+            key, join = "b.value", ", json_each(m.brands) b"
         elif by == "touchpoint":
-            key = "a.touchpoint"
-            join = "JOIN (SELECT DISTINCT seq, touchpoint FROM mention_aspects) a ON a.seq = m.seq"
+            key, join = "a.touchpoint", "JOIN mention_aspects a ON a.seq = m.seq"
+            count = "count(DISTINCT m.seq)"  # a mention counts once per touchpoint
         elif by == "sentiment":
             key = "coalesce(m.label, 'unscored')"
         elif by in ("source", "location", "kind"):
@@ -485,7 +492,7 @@ class SqliteStore(Store):
         else:
             raise InvalidInput(f"cannot break down by {by!r}")
         where = " AND ".join(clauses) or "1"
-        rows = self._read(f"SELECT {key} AS k, count(*) AS n FROM mentions m {join} WHERE {where} "
+        rows = self._read(f"SELECT {key} AS k, {count} AS n FROM mentions m {join} WHERE {where} "
                           "GROUP BY k ORDER BY n DESC, k LIMIT ?", [*params, limit])
         return {r[0]: r[1] for r in rows}
 
@@ -525,7 +532,7 @@ class SqliteStore(Store):
             with write_tx(self._conn()) as c:
                 c.execute("INSERT INTO crawl_state VALUES (?, ?, ?, ?) ON CONFLICT(spider, query) DO UPDATE "
                           "SET state = excluded.state, updated_at = excluded.updated_at",
-                          (spider, query, body, datetime.now(timezone.utc).isoformat()))
+                          (spider, query, body, datetime.now(UTC).isoformat()))
         except sqlite3.Error as exc:
             raise StoreError(f"saving crawl state failed: {exc}") from exc
 
@@ -534,12 +541,10 @@ class SqliteStore(Store):
         """Hourly rollup rows that differ from a recount of the raw mentions (empty = exact).
         Used by tests and `opmon stats --check`."""
         recount: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-        rows = self._read(
-            "SELECT m.source, m.published_us, m.label, group_concat(b.brand, char(31)) "
-            "FROM mentions m LEFT JOIN mention_brands b ON b.seq = m.seq GROUP BY m.seq")
+        rows = self._read("SELECT source, published_us, label, brands FROM mentions")
         for source, pub, label, brands in rows:
             li = _LABEL_INDEX[label]
-            for b in {ALL, *(brands.split("\x1f") if brands else [NO_BRAND])}:
+            for b in {ALL, *(json.loads(brands) if brands else [NO_BRAND])}:
                 r = recount[(b, pub // HOUR_US, source)]
                 r[0] += 1
                 r[li] += 1
@@ -569,4 +574,4 @@ def _aware(dt: datetime, what: str) -> datetime:
 
 
 def _from_us(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)

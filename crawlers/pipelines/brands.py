@@ -40,6 +40,7 @@ class BrandPipeline(Stage):
     def __init__(self, crawler):
         super().__init__(crawler)
         self.brands: list[Brand] = []
+        self.matchers: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
 
     def open_spider(self):
         try:
@@ -47,13 +48,17 @@ class BrandPipeline(Stage):
         except OpmonError as exc:
             logger.error("brand matching off: %s", exc)
             self.stats.set_value("pipeline/brands/unavailable", 1)
+        # Brand.matches() semantics, with the lower-cased terms computed once instead of per mention.
+        self.matchers = [(b.name, tuple(b.match_terms()), tuple(x.lower() for x in b.exclusions if x))
+                         for b in self.brands]
         logger.info("brand matching: %d monitored brands", len(self.brands))
 
     def process_item(self, mention):
-        if not self.brands:
+        if not self.matchers:
             return mention
-        haystack = f"{mention.title or ''}\n{mention.text}"
-        matched = [b.name for b in self.brands if b.matches(haystack)]
+        low = f"{mention.title or ''}\n{mention.text}".lower()
+        matched = [name for name, terms, exclusions in self.matchers
+                   if any(t in low for t in terms) and not any(x in low for x in exclusions)]
         if matched:
             mention.brands = sorted(set(mention.brands) | set(matched))
             self.stats.inc_value("pipeline/brands/matched")

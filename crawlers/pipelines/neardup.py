@@ -18,6 +18,7 @@ import numpy as np
 NUM_PERM = 32
 BANDS = 8
 ROWS = NUM_PERM // BANDS
+BUCKET_CAP = 8  # a bucket this full already holds representatives; bounds the cost of a lookup
 _NOISE = re.compile(r"https?://\S+|//@[^:：\s]{1,30}[:：]?|@[^\s:：,，。!！?？@]{1,30}|\[[^\[\]\s]{1,8}\]"
                     r"|[\s\W_]+", re.UNICODE)
 _rng = np.random.default_rng(20261122)  # fixed: signatures are comparable across runs
@@ -71,5 +72,7 @@ class NearDupIndex:
             self.bands = [{} for _ in range(BANDS)]
             self.size = 0
         for band, key in zip(self.bands, self._keys(sig), strict=True):
-            band.setdefault(key, []).append((sig, ident))
+            bucket = band.setdefault(key, [])
+            if len(bucket) < BUCKET_CAP:
+                bucket.append((sig, ident))
         self.size += 1

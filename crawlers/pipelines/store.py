@@ -3,7 +3,8 @@
 An item counts as scraped only after its batch is committed. A failed write is retried once; if it
 fails again the batch's items are dropped with reason `store_error` (ERROR log,
 `pipeline/store/failed_batches`), and the crawl's incremental state is not advanced.
-The item passed on to feed exports (`-O out.jsonl`) is the mention as JSON-ready dict.
+When feed exports are configured (`-O out.jsonl`), the item passed on is the mention as a JSON-ready
+dict (Scrapy's JSON encoder would drop the time zones of a model's datetimes); otherwise the Mention.
 `-s STORE_ENABLED=0` skips writing (a dry run into a feed file).
 """
 
@@ -27,6 +28,7 @@ class StorePipeline(BatchingPipeline):
     def __init__(self, crawler):
         super().__init__(crawler)
         self.enabled = crawler.settings.getbool("STORE_ENABLED", True)
+        self.as_dicts = bool(crawler.settings.getdict("FEEDS"))
         self.store = None
 
     def open_spider(self):
@@ -43,7 +45,8 @@ class StorePipeline(BatchingPipeline):
                 time.sleep(1.0)
                 result = self.store.upsert(items)
             counters = {"inserted": result.inserted, "updated": result.updated}
-        return [m.model_dump(mode="json") for m in items], counters
+        out = [m.model_dump(mode="json") for m in items] if self.as_dicts else list(items)
+        return out, counters
 
     def batch_failed(self, items: list, exc: Exception) -> list:
         logger.error("store: lost a batch of %d mentions: %s", len(items), exc, exc_info=exc)

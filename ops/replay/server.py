@@ -18,6 +18,7 @@ distributed tests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -286,10 +287,9 @@ class ReplaySite:
                 self._send(reply)
 
             def _send(self, reply: Reply) -> None:
-                try:
+                # the client may have gone away (a killed crawler): nothing to answer then
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._write(reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client went away (a killed crawler): nothing to answer
 
             def _write(self, reply: Reply) -> None:
                 self.send_response(reply.status)

@@ -78,7 +78,7 @@ def test_weekly_pattern_is_learned():
     rng = np.random.default_rng(4)
     days = 28
     dow = np.arange(days * DAY) // DAY % 7
-    lam = np.where(dow >= 5, 12.0, 3.0)  # weekends 4x busier
+    lam = np.where(dow >= 5, 5.4, 3.0)  # weekends 1.8x busier
     x = rng.poisson(lam).astype(float)
     a = _alerts(x)
     assert a[15 * DAY:].sum() == 0  # once two weeks are known, Saturday is normal
@@ -119,6 +119,9 @@ def test_cold_start_is_low_confidence_and_stricter():
     assert res.low_confidence[0, 20]
     full = detect_counts(np.full(3 * DAY, 2.0)[None], STEP)
     assert not full.low_confidence[0, -1]
+    # The first expectation (after an hour) is the level seen so far, not a prior.
+    busy = np.random.default_rng(12).poisson(50.0, DAY).astype(float)
+    assert expected(busy[None], STEP).mu[0, 12] == pytest.approx(50.0, rel=0.15)
 
 
 def test_sensitivity_presets_order():

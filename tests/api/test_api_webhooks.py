@@ -224,3 +224,17 @@ def test_lifespan_worker_delivers_in_the_background(tmp_path, receiver):
             time.sleep(0.05)
     assert len(receiver.delivered()) == 1
     assert ob.deliveries()[0].status == "delivered"
+
+
+def test_a_worker_that_dies_mid_delivery_loses_its_lease(outbox, receiver):
+    from alerts.outbox import LEASE_S
+
+    outbox.add_webhook(receiver.url)
+    outbox.enqueue("alert.opened", {"n": 1}, "k", now=0)
+    claimed = outbox.claim_due(now=0)  # a worker claims the row, then crashes before POSTing
+    assert len(claimed) == 1
+    assert outbox.claim_due(now=1) == []  # a second worker does not take a leased row
+    assert deliver_due(outbox, now=LEASE_S - 1).claimed == 0
+    assert deliver_due(outbox, now=LEASE_S + 1).delivered == 1  # the lease expired: delivered after all
+    assert len(receiver.delivered()) == 1
+    assert outbox.deliveries()[0].status == "delivered"

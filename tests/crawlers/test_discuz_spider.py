@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import PAGES
 
 D = PAGES / "discuz"
@@ -98,6 +99,14 @@ def test_anti_cc_page_ends_blocked(replay_server, run_crawl):
     assert run.stats["blocked/discuz_anti_cc"] == 1
 
 
-def test_bad_arguments_name_the_argument(run_crawl):
-    run = run_crawl("discuz", {"base_url": "http://127.0.0.1:9", "fid": "abc"})
-    assert run.returncode != 0 and "-a fid=N" in run.log
+def test_bad_arguments_name_the_argument():
+    from core.errors import ConfigError
+    from crawlers.spiders.discuz import DiscuzSpider
+
+    with pytest.raises(ConfigError, match="-a fid=N"):
+        DiscuzSpider(base_url="http://127.0.0.1:9", fid="abc")
+    with pytest.raises(ConfigError, match="-a base_url=URL"):
+        DiscuzSpider(fid="2")
+    with pytest.raises(ConfigError, match="-a encoding='latin-9x'"):
+        DiscuzSpider(base_url="http://127.0.0.1:9", fid="2", encoding="latin-9x")
+    assert DiscuzSpider(base_url="https://BBS.Example.com/bbs", fid="2").site == "bbs.example.com"

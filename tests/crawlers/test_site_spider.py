@@ -131,10 +131,17 @@ def test_bad_config_names_the_field(tmp_path, change, message):
 def test_bad_config_stops_the_crawl_with_the_field_named(tmp_path, run_crawl):
     path = write(tmp_path, GOOD.replace("p.body", "p..body"))
     run = run_crawl("site", {"config": str(path)})
-    assert run.returncode != 0
+    assert run.returncode != 0 and run.items == []
     assert "items.fields.text: invalid CSS selector" in run.log
-    missing = run_crawl("site", {"config": str(tmp_path / "nope.yaml")})
-    assert missing.returncode != 0 and "cannot read site config" in missing.log
+
+
+def test_missing_config_file_or_argument():
+    from crawlers.spiders.site import SiteSpider
+
+    with pytest.raises(ConfigError, match="-a config=sites/NAME.yaml is required"):
+        SiteSpider()
+    with pytest.raises(ConfigError, match="cannot read site config .*nope.yaml"):
+        SiteSpider(config="sites/nope.yaml")
 
 
 JS_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>reviews</title></head><body>

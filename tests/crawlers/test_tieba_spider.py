@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import PAGES
 
 T = PAGES / "tieba"
@@ -126,7 +127,12 @@ def test_empty_body_is_a_block_not_an_empty_forum(replay_server, run_crawl):
     assert run.stats["blocked/tieba_empty_body"] == 1
 
 
-def test_missing_arguments_are_a_clear_error(run_crawl):
-    run = run_crawl("tieba", {})
-    assert run.returncode != 0
-    assert "give exactly one of -a forum=NAME" in run.log
+def test_missing_or_conflicting_arguments_are_a_clear_error():
+    from core.errors import ConfigError
+    from crawlers.spiders.tieba import TiebaSpider
+
+    for kwargs in ({}, {"forum": "小米", "keyword": "客服"}, {"forum": "  "}):
+        with pytest.raises(ConfigError, match="give exactly one of -a forum=NAME"):
+            TiebaSpider(**kwargs)
+    with pytest.raises(ConfigError, match="thread_pages"):
+        TiebaSpider(forum="小米", thread_pages="0")

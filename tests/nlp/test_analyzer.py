@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -7,7 +7,7 @@ from core.mention import Label, Mention
 from core.settings import Settings
 from nlp.analyzer import Analyzer, detect_lang
 
-NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 def _m(i, text, **kw):

@@ -2,10 +2,10 @@ import re
 
 import numpy as np
 import pytest
+from nlp_toydata import toy_rows
 
 from nlp.data import SEED, bucket, data_dir, split_of
 from nlp.linear import CharNgramLinear
-from nlp_toydata import toy_rows
 
 
 def test_split_is_fixed_and_about_ten_percent():
@@ -25,7 +25,7 @@ def test_linear_model_learns_and_round_trips(tmp_path):
     model.save(tmp_path / "lin")
     again = CharNgramLinear.load(tmp_path / "lin")
     np.testing.assert_allclose(again.predict_proba(["质量很好，很喜欢"]), probs[:1], atol=2e-3)  # float16 weights
-    assert not list((tmp_path / "lin").glob("*.pkl"))
+    assert sorted(p.name for p in (tmp_path / "lin").iterdir()) == ["linear.json", "linear.safetensors"]
 
 
 @pytest.mark.skipif(data_dir() is None, reason="shared corpora (../shared/data/sentiment) not present")

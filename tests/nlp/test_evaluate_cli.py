@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from nlp_toydata import NEGATIVE, NEUTRAL, POSITIVE
 
 from nlp.evaluate import parse_label_map
-from nlp_toydata import NEGATIVE, NEUTRAL, POSITIVE
 
 REPO = Path(__file__).resolve().parents[2]
 

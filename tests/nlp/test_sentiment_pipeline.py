@@ -96,9 +96,10 @@ def test_ensemble_directory_averages_linear_model(tiny_model_dir, tmp_path):
     import json
     import shutil
 
+    from nlp_toydata import toy_rows
+
     from nlp.linear import CharNgramLinear
     from nlp.normalise import normalise
-    from nlp_toydata import toy_rows
 
     target = tmp_path / "ens"
     shutil.copytree(tiny_model_dir, target)

@@ -1,6 +1,6 @@
 """Keywords, emerging terms, topics and touchpoints on real-looking text."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from nlp.keywords import add_terms, emerging_terms, extract_keywords, tokens
 from nlp.topics import Topic, c_tf_idf, discover_topics
 from nlp.touchpoints import TouchpointMatcher, load_taxonomy
 
-NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 LOGISTICS = ["快递三天才到，物流太慢了，包装还破了", "物流慢得离谱，快递员态度也差", "等了一周快递才送到，物流体验很差",
              "快递送到门口很及时，物流给力", "物流速度一般，快递包装简陋", "顺丰快递第二天就到了，物流很快"]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.playwright]  # the dianping crawl drives Chromium
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -33,7 +33,7 @@ def _start(base: str, tmp, run: str) -> subprocess.Popen:
 
 
 def test_sigkill_then_resume_with_jobdir(tmp_path):
-    with ReplaySite(scale=3, delay_s=0.15) as site:
+    with ReplaySite(scale=2, delay_s=0.15) as site:
         threads = site.app.world.tieba[TIEBA_FORUM]
         floor_ids = {f"tieba:{f.native_id}" for t in threads for f in t.floors}
         base = site.base_urls()["tieba"]
@@ -78,7 +78,7 @@ def test_sigkill_then_resume_with_jobdir(tmp_path):
 
 
 def test_graceful_stop_then_resume_refetches_nothing(tmp_path):
-    with ReplaySite(scale=3, delay_s=0.15) as site:
+    with ReplaySite(scale=2, delay_s=0.15) as site:
         threads = site.app.world.tieba[TIEBA_FORUM]
         floor_ids = {f"tieba:{f.native_id}" for t in threads for f in t.floors}
         base = site.base_urls()["tieba"]

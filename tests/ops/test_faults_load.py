@@ -92,7 +92,7 @@ def test_api_under_load_while_crawlers_write(tmp_path):
                         errors.append(f"batch {r.status_code} {r.text[:200]}")
                     k += 1
 
-        with ReplaySite(scale=4) as site:
+        with ReplaySite(scale=2) as site:
             urls = site.base_urls()
             crawls = [
                 _crawler("weibo", {"keyword": PHONE_KEYWORD}, urls["weibo"], tmp_path, env),

@@ -32,15 +32,31 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_weibo_spider_under_faults(name, tmp_path):
-    faults, reason, items, stat = SCENARIOS[name]
+def _run(name: str, tmp) -> tuple:
+    faults = SCENARIOS[name][0]
     with ReplaySite() as site:
         for f in faults:
             site.faults.add(f)
-        rc, summary, log = run_crawl("weibo", {"keyword": PHONE_KEYWORD}, site.base_urls()["weibo"], tmp_path,
+        rc, summary, log = run_crawl("weibo", {"keyword": PHONE_KEYWORD}, site.base_urls()["weibo"], tmp / name,
                                      settings={"DOWNLOAD_TIMEOUT": "2", "RETRY_TIMES": "3"})
-        fired = sum(f.fired for f in faults)
+        return rc, summary, log, sum(f.fired for f in faults)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """All scenarios at once (each its own server and crawl process): the module costs one crawl's time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tmp = tmp_path_factory.mktemp("faults")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run, name, tmp) for name in SCENARIOS}
+        return {name: (f.result(), tmp / name) for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_weibo_spider_under_faults(name, outcomes):
+    _, reason, items, stat = SCENARIOS[name]
+    (rc, summary, log, fired), workdir = outcomes[name]
     assert rc == 0, log[-3000:]
     assert "Traceback" not in log and "Spider error processing" not in log, log[-3000:]
     assert fired >= 1
@@ -51,7 +67,7 @@ def test_weibo_spider_under_faults(name, tmp_path):
     else:
         # pages before the fault were parsed (10 posts per page) and none of them is lost
         assert got >= 10
-    assert stored(tmp_path, sources=["weibo"]) == got  # everything parsed reached the store
+    assert stored(workdir, sources=["weibo"]) == got  # everything parsed reached the store
     if stat:
         assert any(k.startswith(stat) for k in summary["stats"]), sorted(summary["stats"])
     if reason == "blocked":

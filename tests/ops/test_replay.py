@@ -159,3 +159,33 @@ def test_real_spiders_read_the_replay_site(tmp_path):
     for mid, f in dz.items():
         assert out["discuz"][mid]["text"] == re.sub(r"\[[^\]]{1,4}\]", "", f.text), "discuz"  # smileys: no alt
         assert abs((published(out["discuz"][mid]) - f.published).total_seconds()) <= 60
+
+
+def test_opmon_replay_command_serves_until_ctrl_c():
+    import signal
+    import time
+
+    import httpx
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "replay", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "replay site on" in proc.stdout.readline()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/m.weibo.cn/api/container/getIndex",
+                              params={"containerid": f"100103type=1&q={PHONE_KEYWORD}", "page": 1}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert r.json()["ok"] == 1
+        assert httpx.get(f"http://127.0.0.1:{port}/__replay/stats").json()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

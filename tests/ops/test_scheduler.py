@@ -292,3 +292,45 @@ def test_blocked_notice_reaches_the_alert_channel_and_clears(tmp_path, clock):
     run_for(sched, clock, 3 * 3600, step=10)  # third run succeeds
     assert AlertRepo(state).get(alerts[0].id).status == "resolved"
     assert sorted(r.event_type for r in outbox.deliveries()) == ["alert.opened", "alert.resolved"]
+
+
+SCRAPY_LOG = """2026-11-22 11:44:57 [scrapy.core.engine] INFO: Closing spider (blocked)
+2026-11-22 11:44:57 [crawlers.extensions] ERROR: CRAWL RESULT spider=weibo outcome=blocked signal=weibo_captcha items=10 pages=3
+2026-11-22 11:44:57 [scrapy.statscollectors] INFO: Dumping Scrapy stats:
+{'blocked/weibo_captcha': 4,
+ 'downloader/response_status_count/200': 3,
+ 'downloader/response_status_count/432': 1,
+ 'finish_reason': 'blocked',
+ 'finish_time': datetime.datetime(2026, 11, 22, 11, 44, 57, 651006, tzinfo=datetime.timezone.utc),
+ 'item_scraped_count': 10,
+ 'start_time': datetime.datetime(2026, 11, 22, 11, 44, 57, 530893, tzinfo=datetime.timezone.utc)}
+2026-11-22 11:44:57 [scrapy.core.engine] INFO: Spider closed (blocked)
+"""
+
+
+def test_outcome_is_read_from_scrapys_own_log_when_there_is_no_summary():
+    from ops.crawl import blocked_signal, classify, parse_crawl_log
+
+    reason, stats = parse_crawl_log(SCRAPY_LOG)
+    assert reason == "blocked" and stats["item_scraped_count"] == 10
+    assert stats["downloader/response_status_count/432"] == 1
+    assert blocked_signal(stats) == "weibo_captcha"
+    assert classify(reason, 0, stats) == "blocked"
+    assert classify("finished", 0, {}) == "finished" and classify("shutdown", 0, {}) == "interrupted"
+    assert classify(None, 1, {}) == "failed"  # never closed: crashed at start-up
+    assert parse_crawl_log("Traceback ...\nKeyError: 'Spider not found: x'\n") == (None, {})
+
+
+def test_crawl_command_moves_every_request_onto_the_mirror(tmp_path):
+    from ops.crawl import crawl_command, rebase
+    from ops.jobs import JobSpec
+
+    spec = JobSpec("discuz", (("base_url", "https://bbs.example.com/bbs/"), ("fid", "7")), "discuz:bbs.example.com")
+    cmd = crawl_command(spec, base_url="http://127.0.0.1:9/bbs.example.com", log_file=tmp_path / "l.log",
+                        jobdir=tmp_path / "job", settings={"DOWNLOAD_DELAY": "0"})
+    assert "base_url=http://127.0.0.1:9/bbs.example.com/bbs/" in cmd and "fid=7" in cmd
+    assert f"JOBDIR={tmp_path / 'job'}" in cmd and "DOWNLOAD_DELAY=0" in cmd
+    assert rebase("http://127.0.0.1:9/bbs.example.com/bbs/", "http://127.0.0.1:9/bbs.example.com") == \
+        "http://127.0.0.1:9/bbs.example.com/bbs/"  # already on the mirror: unchanged
+    spec = JobSpec("weibo", (("keyword", "k"),), "weibo")
+    assert "base_url=http://m/x" in crawl_command(spec, base_url="http://m/x", log_file=tmp_path / "l", jobdir=None)

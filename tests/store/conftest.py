@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, not an installed
     sys.path.insert(0, str(ROOT))
 
 # A fixed "now" for generated data: a past date, so no mention is ever in the future.
-END = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 ES_SKIP = "ES_URL not set: no Elasticsearch cluster to test against"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,7 +37,7 @@ def random_store(tmp_path_factory):
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))).strip() or "空" for _ in range(600)]
     st = SqliteStore(tmp_path_factory.mktemp("cjk") / "m.db")
     st.open()
-    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
     st.upsert([Mention(id=f"weibo:{i}", source="weibo", kind="post", text=t, published_at=at)
                for i, t in enumerate(texts)])
     yield st, texts

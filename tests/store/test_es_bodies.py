@@ -6,7 +6,7 @@ Responses below have the exact shape Elasticsearch 8 returns (trimmed to the fie
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -191,7 +191,7 @@ def test_parse_trend_zero_fills_and_converts_keys_to_the_zone():
 
 
 def test_series_keywords_breakdowns_and_touchpoints_parse():
-    start = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, 10, tzinfo=UTC)
     step = timedelta(minutes=5)
     body = eb.series_body("小米", start, step, 3)
     assert body["aggs"]["h"]["date_histogram"]["fixed_interval"] == "300s"

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -44,7 +44,7 @@ def _ingest(path: Path, db: Path) -> subprocess.Popen:
 def test_sigkill_mid_ingest_then_rerun(tmp_path):
     src = tmp_path / "big.jsonl"
     with open(src, "wb") as f:
-        for d in generate(N, seed=21, end=datetime(2026, 11, 20, tzinfo=timezone.utc), as_dict=True):
+        for d in generate(N, seed=21, end=datetime(2026, 11, 20, tzinfo=UTC), as_dict=True):
             f.write(orjson.dumps(d) + b"\n")
     db = tmp_path / "mentions.db"
 

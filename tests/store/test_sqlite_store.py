@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from store.base import Filters, SearchQuery, SeriesQuery, TrendQuery
 from store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def test_rollups_stay_exact_through_updates_that_move_everything(sqlite_store):

@@ -6,7 +6,7 @@ Expected answers are computed in plain Python from the same mentions, never hard
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +18,7 @@ from store.base import Filters, SearchQuery, SeriesQuery, TrendQuery
 from store.cjk import normalize
 
 SH = ZoneInfo("Asia/Shanghai")
-END = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)  # generated data ends here (in the past)
+END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)  # generated data ends here (in the past)
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=SH)
 
 
@@ -249,7 +249,7 @@ def test_brand_split_and_multi_brand_trend_count_each_mention_once(loaded, corpu
 
 
 def test_five_minute_trend_and_series_agree(store):
-    base = datetime(2026, 11, 10, 10, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
     ms = [mk(i, "一条", at=base + timedelta(minutes=i * 3), brands=["小米"],
              sentiment=scored("negative" if i % 2 else "positive")) for i in range(20)]
     store.upsert(ms)

@@ -1,0 +1,100 @@
+"""Sentiment throughput (texts/s) on 10,000 mixed texts, every system in the same run.
+
+    python bench/nlp_bench.py [--n 10000] [--device cpu] [--bert-base]
+
+Systems: the bundled model end to end (normalise -> tokenise -> forward -> ensemble), its
+transformer alone, the char n-gram linear model alone, and SnowNLP. Texts: the held-out rows of
+the shared corpora (mixed: shopping reviews, Weibo posts, car-forum posts), cycled to --n; without
+the corpora, generated review-like sentences. With --bert-base a random-weight BERT-base-size
+model (12 x 768, built from a config; nothing downloads) is timed too, e.g. on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def mixed_texts(n: int, seed: int = 7) -> tuple[list[str], str]:
+    from nlp.data import CORPORA, data_dir, load_split
+
+    root = data_dir()
+    rng = random.Random(seed)
+    if root is not None:
+        pool = [ex.text for ex in load_split(root, "heldout", CORPORA)]
+        rng.shuffle(pool)
+        source = f"held-out rows of {root}"
+    else:
+        parts = (["物流", "客服", "质量", "价格", "包装", "油耗", "口味", "服务"],
+                 ["很快", "太慢了", "很好", "一般般", "太差了", "超出预期", "让人失望"],
+                 ["，下次还会再买。", "，不推荐。", "。", "，总体还行。", "!!"])
+        pool = ["".join(rng.choice(p) for p in parts) * rng.randint(1, 6) for _ in range(2000)]
+        source = "generated sentences (shared corpora not found)"
+    return [pool[i % len(pool)] for i in range(n)], source
+
+
+def timed(fn, texts, warm=200):
+    fn(texts[:warm])
+    t0 = time.perf_counter()
+    fn(texts)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--model", default="bundled")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--snownlp-n", type=int, default=None, help="texts for SnowNLP (default: all --n)")
+    p.add_argument("--bert-base", action="store_true", help="also time a random-weight BERT-base-size model")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from nlp.normalise import normalise
+    from nlp.sentiment import SentimentPipeline
+
+    texts, source = mixed_texts(args.n)
+    pipe = SentimentPipeline.load(args.model, device=args.device, batch_size=args.batch_size)
+    mean_len = sum(len(t) for t in texts) / len(texts)
+    print(f"# {len(texts)} texts ({source}), mean {mean_len:.0f} chars; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device {pipe.device}, batch {args.batch_size}")
+    rows = [("bundled model (ensemble, end to end)", timed(pipe.predict_proba, texts))]
+    if pipe.linear is not None:
+        alone = SentimentPipeline(pipe.model, pipe.tokenizer, name="t", device=pipe.device,
+                                  batch_size=args.batch_size)
+        rows.append(("bundled transformer alone", timed(alone.predict_proba, texts)))
+        rows.append(("char n-gram linear model alone", timed(
+            lambda ts: pipe.linear.predict_proba([normalise(t) for t in ts]), texts)))
+    if args.bert_base:
+        from transformers import BertConfig, BertForSequenceClassification
+
+        big = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=3))  # bert-base-chinese shape
+        big.config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
+        base = SentimentPipeline(big, pipe.tokenizer, name="bert-base-random", device=pipe.device,
+                                 batch_size=args.batch_size, max_length=128)
+        rows.append(("BERT-base size (random weights, max 128 tokens)", timed(base.predict_proba, texts)))
+
+    from snownlp import SnowNLP
+
+    snow_texts = texts[: args.snownlp_n or len(texts)]
+    rows.append((f"SnowNLP ({len(snow_texts)} texts)", timed(lambda ts: [SnowNLP(t).sentiments for t in ts if t],
+                                                            snow_texts, warm=20)))
+    print("| system | texts/s |")
+    print("|---|---:|")
+    for name, rate in rows:
+        print(f"| {name} | {rate:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

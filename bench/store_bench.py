@@ -1,0 +1,174 @@
+"""Embedded-store benchmark: ingest rate, trend and search latency, rollups vs a naive GROUP BY.
+
+    python bench/store_bench.py                # 1,000,000 mentions (about 4 GB of disk)
+    python bench/store_bench.py --n 100000     # quicker
+
+Targets (2-core machine): ingest >= 20,000 mentions/s; trend p95 <= 20 ms and >= 20x faster than
+the same trend computed by GROUP BY over the raw mentions; search p95 <= 100 ms.
+Mentions come from bench/mentiongen.py (30 brands, 90 days, Chinese texts, sentiment mix) in
+random time order, as a backfill would arrive; generation time is excluded from the ingest rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.mentiongen import BRANDS, generate  # noqa: E402
+from store.base import SearchQuery, TrendQuery  # noqa: E402
+from store.buckets import to_us  # noqa: E402
+from store.sqlite import SqliteStore  # noqa: E402
+
+SH = ZoneInfo("Asia/Shanghai")
+QUERIES_2 = ["小米", "华为", "物流", "客服", "续航", "售后", "价格", "退款"]
+QUERIES_4 = ["小米手机", "华为手表", "一般般吧", "超出预期", "让人失望", "没人理，", "很快，点赞", "比亚迪新车"]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for i in range(repeat):
+        t = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def line(name: str, ms: list[float], target: float | None = None) -> str:
+    p50, p95 = pct(ms, 50), pct(ms, 95)
+    verdict = "" if target is None else ("  [ok]" if p95 <= target else f"  [MISSED: target p95 <= {target:g} ms]")
+    return f"{name:<44} p50 {p50:8.2f} ms   p95 {p95:8.2f} ms  (n={len(ms)}){verdict}"
+
+
+def naive_trend(st: SqliteStore, brand: str | None, since: datetime, until: datetime, unit_s: int,
+                offset_s: int) -> list[tuple]:
+    """The same answer without rollups: GROUP BY over the raw mentions (indexes allowed)."""
+    where = "m.published_us >= ? AND m.published_us < ?"
+    params: list = [to_us(since), to_us(until)]
+    if brand:
+        where += " AND m.seq IN (SELECT seq FROM mention_brands WHERE brand = ?)"
+        params.append(brand)
+    return st._read(
+        f"SELECT (m.published_us / 1000000 + {offset_s}) / {unit_s} AS b, count(*), "
+        "sum(m.label IS 'positive'), sum(m.label IS 'neutral'), sum(m.label IS 'negative'), sum(m.label IS NULL) "
+        f"FROM mentions m WHERE {where} GROUP BY b ORDER BY b", params)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="mentions to generate and ingest")
+    ap.add_argument("--batch", type=int, default=10_000, help="mentions per upsert (one transaction)")
+    ap.add_argument("--repeat", type=int, default=60, help="runs per latency figure")
+    ap.add_argument("--naive-repeat", type=int, default=6, help="runs of each naive GROUP BY")
+    ap.add_argument("--dir", type=Path, default=None, help="where to put the DB (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the DB afterwards")
+    args = ap.parse_args()
+
+    workdir = Path(args.dir or tempfile.mkdtemp(prefix="store_bench_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    end = datetime(2026, 11, 22, tzinfo=UTC)
+    print(f"# store_bench: n={args.n:,} batch={args.batch:,} cpus={os.cpu_count()} "
+          f"load={os.getloadavg()[0]:.2f} python={sys.version.split()[0]} date={datetime.now(UTC):%Y-%m-%d %H:%M}Z")
+
+    st = SqliteStore(db)
+    st.open()
+    gen_s = ingest_s = 0.0
+    batch = []
+    t_gen = time.perf_counter()
+    for m in generate(args.n, seed=42, brands=30, days=90, end=end):
+        batch.append(m)
+        if len(batch) == args.batch:
+            gen_s += time.perf_counter() - t_gen
+            t = time.perf_counter()
+            st.upsert(batch)
+            ingest_s += time.perf_counter() - t
+            batch = []
+            t_gen = time.perf_counter()
+    gen_s += time.perf_counter() - t_gen
+    if batch:
+        t = time.perf_counter()
+        st.upsert(batch)
+        ingest_s += time.perf_counter() - t
+    rate = args.n / ingest_s
+    size_mb = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists()) / 2**20
+    ok = "[ok]" if rate >= 20_000 else "[MISSED: target >= 20,000/s]"
+    print(f"ingest: {args.n:,} mentions in {ingest_s:.1f} s = {rate:,.0f} mentions/s {ok} "
+          f"(generation {gen_s:.1f} s excluded; DB {size_mb:,.0f} MiB)")
+    t = time.perf_counter()
+    st._conn().execute("PRAGMA optimize")
+    print(f"PRAGMA optimize: {time.perf_counter() - t:.1f} s; load={os.getloadavg()[0]:.2f}")
+
+    rng = random.Random(1)
+    brands = [None, *BRANDS]  # None = all mentions
+    day_since = datetime(2026, 8, 24, tzinfo=SH)  # 90 whole days before `end`
+    day_until = day_since + timedelta(days=90)
+    hour_until = datetime(2026, 11, 21, 8, tzinfo=SH)
+    hour_since = hour_until - timedelta(days=7)
+    picks = [rng.choice(brands) for _ in range(args.repeat)]
+
+    def trend(interval, since, until):
+        return lambda i: st.trend(TrendQuery(brands=[picks[i]] if picks[i] else [], since=since, until=until,
+                                             interval=interval))
+
+    day_ms = timed(trend("day", day_since, day_until), args.repeat)
+    hour_ms = timed(trend("hour", hour_since, hour_until), args.repeat)
+    split_ms = timed(lambda i: st.trend(TrendQuery(brands=rng.sample(BRANDS, 5), since=day_since, until=day_until,
+                                                   split_by="brand")), args.repeat)
+    # Same answers, naive: check they agree, then time them.
+    for b in (None, "小米"):
+        fast = [x.total for x in st.trend(TrendQuery(brands=[b] if b else [], since=day_since, until=day_until))]
+        slow = [r[1] for r in naive_trend(st, b, day_since, day_until, 86400, 8 * 3600)]
+        assert sum(fast) == sum(slow) and [x for x in fast if x] == slow, "naive and rollup trends disagree"
+    nr = args.naive_repeat
+    naive_day = timed(lambda i: naive_trend(st, picks[i % len(picks)], day_since, day_until, 86400, 8 * 3600), nr)
+    naive_hour = timed(lambda i: naive_trend(st, picks[i % len(picks)], hour_since, hour_until, 3600, 0), nr)
+
+    s2 = timed(lambda i: st.search(SearchQuery(q=QUERIES_2[i % len(QUERIES_2)], limit=20)), args.repeat)
+    s4 = timed(lambda i: st.search(SearchQuery(q=QUERIES_4[i % len(QUERIES_4)], limit=20)), args.repeat)
+    s2b = timed(lambda i: st.search(SearchQuery(q=QUERIES_2[i % len(QUERIES_2)], brands=[BRANDS[i % 30]],
+                                                since=end - timedelta(days=30), limit=20)), args.repeat)
+    page2 = st.search(SearchQuery(q="物流", limit=20))
+    s2p = timed(lambda i: st.search(SearchQuery(q="物流", limit=20, cursor=page2.next_cursor)), args.repeat)
+    hits = {q: st.search(SearchQuery(q=q, limit=1)).total for q in QUERIES_2[:3] + QUERIES_4[:3]}
+
+    print()
+    print(line("trend, day buckets over 90 days", day_ms, 20))
+    print(line("trend, hour buckets over 7 days", hour_ms, 20))
+    print(line("trend, 5 brands split, day over 90 days", split_ms, 20))
+    print(line("naive GROUP BY, day buckets over 90 days", naive_day))
+    print(line("naive GROUP BY, hour buckets over 7 days", naive_hour))
+    for name, fast, slow in (("day/90d", day_ms, naive_day), ("hour/7d", hour_ms, naive_hour)):
+        x = statistics.median(slow) / statistics.median(fast)
+        verdict = "[ok]" if x >= 20 else "[MISSED: target >= 20x]"
+        print(f"speed-up of rollups over naive GROUP BY ({name}, median): {x:,.0f}x {verdict}")
+    print(line("search, 2-char query, first page + total", s2, 100))
+    print(line("search, 4-char query, first page + total", s4, 100))
+    print(line("search, 2-char + brand + 30 days", s2b, 100))
+    print(line("search, 2-char query, second page", s2p, 100))
+    print("matches per query: " + ", ".join(f"{q}={n:,}" for q, n in hits.items()))
+    print(f"load at end={os.getloadavg()[0]:.2f}")
+    st.close()
+    if not args.keep and args.dir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Render the bundled model's card (README.md) from the meta.json that `nlp.train` writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def render(meta: dict) -> str:
+    arch = meta["architecture"]
+    lines = [
+        f"# {meta['name']}: the bundled Chinese sentiment model",
+        "",
+        "A small BERT-shaped transformer over single characters, trained from scratch by this project, "
+        "averaged with a character 1-3-gram TF-IDF logistic regression trained on the same rows "
+        f"(transformer weight {meta['transformer_weight']}, chosen on the dev split). Three classes: "
+        "negative / neutral / positive. Loads with `AutoModelForSequenceClassification` + `AutoTokenizer` "
+        "(the ensemble half is read by `nlp.sentiment.SentimentPipeline`).",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        f"{meta['command']}".strip(),
+        "```",
+        "",
+        f"- seed: `{meta['seed']}`; device used: {meta['device']}; wall time: {meta['train_minutes']} min "
+        f"({meta['epochs_run']} epochs); machine: 2 shared CPU cores, 24 GB, no GPU",
+        f"- architecture: {arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}, "
+        f"{arch['num_attention_heads']} heads, FFN {arch['intermediate_size']}, max {arch['max_position_embeddings']} "
+        f"tokens (long texts keep head 1/3 + tail 2/3), vocabulary {arch['vocab_size']} characters",
+        f"- split: {meta['split']}",
+        f"- rows: {meta['rows']}",
+        "- data (see the corpora README for provenance; research/internal use only):",
+    ]
+    lines += [f"  - `{name}`: `{path}`" for name, path in meta["data"].items()]
+    lines += [
+        "- labels: shopping/Weibo sets 1 -> positive, 0 -> negative; SMP2020-EWECT happy -> positive, "
+        "angry/sad/fear -> negative, neutral -> neutral, surprise dropped; BDCI 2018 car posts grouped by "
+        "content_id: any positive aspect -> positive, any negative -> negative, all neutral -> neutral, "
+        "mixed polarity dropped; weibo_senti_100k with `[emoticon]` tokens removed (its labels came from them).",
+        "- text goes through `nlp.normalise.normalise()` at training and inference alike.",
+        "",
+        "## Held-out metrics (10% of each corpus, never trained on)",
+        "",
+        "Binary sets: positive iff P(positive) >= P(negative). 3-class sets: argmax.",
+        "",
+        "| split | n | accuracy | macro-F1 | transformer alone: accuracy / macro-F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for corpus, r in meta["heldout"].items():
+        t = meta.get("heldout_transformer_only", {}).get(corpus, {})
+        lines.append(f"| {corpus} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+                     f"{t.get('accuracy', float('nan')):.4f} / {t.get('macro_f1', float('nan')):.4f} |")
+    lines += [
+        "",
+        "Comparison with TF-IDF + LR and SnowNLP, throughput and touchpoint figures: `docs/benchmarks.md` (## NLP).",
+        "",
+        "## Limits",
+        "",
+        "- Trained on product reviews, Weibo posts and car-forum posts only; hotel and restaurant text is "
+        "out of domain. Neutral was learnt from Weibo emotion labels and car-forum posts only.",
+        "- Emotion labels are not sentiment labels: sarcasm and news-style posts are hard.",
+        "- The training corpora carry no license; treat the weights as research/internal use until cleared.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(model_dir: Path) -> Path:
+    meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+    out = model_dir / "README.md"
+    out.write_text(render(meta), encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(write(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "models" / "bundled")))
