@@ -25,6 +25,9 @@ import numpy as np
 from alerts.presets import DEFAULT_CONFIG, DetectorConfig
 
 DAY = timedelta(days=1)
+# Coarse series (hourly, daily buckets): windows measured in time would hold too few points, so the
+# level factor and the low-confidence period span at least this many blocks.
+MIN_BLOCKS = 24
 
 
 @dataclass
@@ -158,7 +161,7 @@ def expected_clean(xv: np.ndarray, valid: np.ndarray, step: timedelta,
     mu += right[:, :, None] * np.maximum(pos, 0)[None, None, :]
     mu += lvl[:, :, None]
     mu = mu.reshape(B, nb * blk)[:, :T]
-    low = low_b | (hist_b < (buckets(DAY, step) if step < DAY else 2))
+    low = low_b | (hist_b < max(buckets(DAY, step), MIN_BLOCKS * blk))
     return Baseline(mu=mu, low_blocks=low, blk=blk)
 
 
@@ -199,7 +202,7 @@ def _block_expectation(hx: np.ndarray, hn: np.ndarray, bstep: timedelta,
     ref = np.where(low, np.nan_to_num(cum, nan=1.0), ref)
 
     # Level factor of block j from the complete blocks before it.
-    Lb = max(1, buckets(cfg.level_window, bstep))
+    Lb = max(MIN_BLOCKS, buckets(cfg.level_window, bstep))
     xs = trailing_sum(np.where(known, hx, 0.0), Lb)
     rs = trailing_sum(np.where(known, ref * hn, 0.0), Lb)
     factor = (xs + cfg.level_prior) / (rs + cfg.level_prior)

@@ -52,7 +52,11 @@ def infer_interval(ts: np.ndarray) -> timedelta:
 
 def read_series(path: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     """Raw timestamp and value texts (echoed back verbatim), parsed ns timestamps (NaT -> min) and values."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.readline()
+    sep = "," if "," in head or not head.strip() else None  # None: sniff ';' or tab separated files
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=sep,
+                      engine="c" if sep else "python", encoding="utf-8-sig")
     cols = {c.strip().lower(): c for c in raw.columns}
     if "timestamp" in cols and "value" in cols:
         tcol, vcol = cols["timestamp"], cols["value"]
@@ -62,12 +66,23 @@ def read_series(path: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarra
         raise SystemExit(f"{path}: expected columns timestamp,value; got {list(raw.columns)}")
     ts_text = raw[tcol].astype(str).tolist()
     val_text = raw[vcol].astype(str).tolist()
-    ts = pd.to_datetime(raw[tcol], errors="coerce", utc=True, format="mixed")
+    ts = _parse_times(raw[tcol])
     values = np.array(pd.to_numeric(raw[vcol].str.strip(), errors="coerce"), dtype=float)
     values[~np.isfinite(values)] = np.nan
     ns = ts.to_numpy(dtype="datetime64[ns]").astype("int64")
     ns = np.where(ts.isna().to_numpy(), np.iinfo(np.int64).min, ns)
     return ts_text, val_text, ns, values
+
+
+def _parse_times(col: pd.Series) -> pd.Series:
+    """ISO-ish or any pandas-readable text; all-numeric columns are Unix epochs (s, ms or us)."""
+    text = col.astype(str).str.strip()
+    nums = pd.to_numeric(text, errors="coerce")
+    if len(text) and nums.notna().mean() > 0.9:
+        big = float(nums.abs().median())
+        unit = "s" if big < 1e11 else "ms" if big < 1e14 else "us"
+        return pd.to_datetime(nums, unit=unit, errors="coerce", utc=True)
+    return pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
 
 
 def score_rows(ns: np.ndarray, values: np.ndarray, step: timedelta | None,

@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 
 from alerts import surprise
-from alerts.baseline import block_size, buckets, clean, expected_clean, to_blocks, trailing_sum
+from alerts.baseline import MIN_BLOCKS, block_size, buckets, clean, expected_clean, to_blocks, trailing_sum
 from alerts.presets import DEFAULT_CONFIG, DetectorConfig, Preset, get_preset
 
 SKIP_Z = 1.5
@@ -108,8 +108,8 @@ def _dispersion(resid2_minus_var: np.ndarray, scale: np.ndarray, defined: np.nda
     from blocks before j only. Returns one value per block (one extra at the end).
     """
     bstep = step * block_size(step, cfg)
-    W = max(1, buckets(cfg.alpha_window, bstep))
-    n0 = max(1.0, cfg.alpha_prior_weight / bstep)
+    W = max(3 * MIN_BLOCKS, buckets(cfg.alpha_window, bstep))
+    n0 = max(MIN_BLOCKS / 4, cfg.alpha_prior_weight / bstep)
     pad = lambda a: np.concatenate([a, np.zeros((a.shape[0], 1))], axis=1)  # noqa: E731
     num = trailing_sum(pad(np.where(defined, resid2_minus_var, 0.0)), W)
     den = trailing_sum(pad(np.where(defined, scale, 0.0)), W)
@@ -242,12 +242,12 @@ def detect_share(negative: np.ndarray, total: np.ndarray, step: timedelta,
     valid &= k_ok
     np.minimum(kv, nv, out=kv)
     blk = block_size(step, cfg)
-    Ls = max(1, buckets(cfg.share_window, step * blk))
+    Ls = max(MIN_BLOCKS, buckets(cfg.share_window, step * blk))
     hk, hn, hv = to_blocks(kv, blk), to_blocks(nv, blk), to_blocks(valid, blk)
     share_b = (trailing_sum(hk, Ls) + cfg.share_prior * cfg.share_prior_weight) / (
         trailing_sum(hn, Ls) + cfg.share_prior_weight)
     hist_b = trailing_sum(hv, hv.shape[1])  # valid buckets before each block
-    low_b = hist_b < max(2, buckets(timedelta(days=1), step))
+    low_b = hist_b < max(buckets(timedelta(days=1), step), MIN_BLOCKS * blk)
     ok_b = hist_b >= max(1, buckets(cfg.min_history, step))
     share = np.where(ok_b, share_b, np.nan).astype(np.float32).repeat(blk, axis=1)[:, :T]
     p_open = bars["p_open"][:, 0]

@@ -72,6 +72,7 @@ class Monitor:
     def __init__(self, store: Store, state_db: StateDB, *, outbox=None, cfg: DetectorConfig = DEFAULT_CONFIG,
                  delay: timedelta = timedelta(minutes=10), history: timedelta = timedelta(days=29),
                  backfill: timedelta = timedelta(hours=1), explain_alerts: bool = True,
+                 refresh: timedelta = timedelta(hours=1),
                  kinds: tuple[str, ...] | None = None):
         self.store, self.db, self.cfg = store, state_db, cfg
         self.repo = AlertRepo(state_db)
@@ -82,6 +83,8 @@ class Monitor:
         self.outbox = outbox
         self.delay, self.history, self.backfill = delay, history, backfill
         self.explain_alerts = explain_alerts
+        self.refresh = refresh
+        self._cache: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
         self.kinds = tuple(kinds or cfg.kinds)
         self.params = segment_params(STEP, cfg)
 
@@ -102,9 +105,7 @@ class Monitor:
         total = np.zeros((len(brands), end - first))
         negative = np.zeros_like(total)
         for i, b in enumerate(brands):
-            s = self.store.series(SeriesQuery(brand=b.name, since=bucket_start(first), until=bucket_start(end),
-                                              step=STEP))
-            total[i], negative[i] = s.total, s.negative
+            total[i], negative[i] = self._series(b.name, first, end)
         presets = [get_preset(b.sensitivity) for b in brands]
         scores: dict[str, Scores] = {}
         if "volume_surge" in self.kinds:
@@ -118,6 +119,27 @@ class Monitor:
         for i, b in enumerate(brands):
             for kind, sc in scores.items():
                 self._advance(b, kind, i, sc, first, end, total, negative, report)
+
+    def _series(self, brand: str, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Counts for buckets [first, end): cached between passes, re-reading the last `refresh`
+        (late-indexed mentions) and whatever is new, so a pass does not re-read 4 weeks per brand."""
+        cached = self._cache.get(brand)
+        lo = first
+        if cached is not None:
+            c_first, c_total, c_neg = cached
+            lo = max(first, min(c_first + len(c_total), end) - int(self.refresh / STEP))
+            if first < c_first or lo <= c_first:
+                lo = first  # nothing reusable (the window moved back, or no overlap)
+        total = np.zeros(end - first)
+        negative = np.zeros(end - first)
+        if cached is not None and lo > first:
+            keep = slice(first - c_first, lo - c_first)
+            total[: lo - first], negative[: lo - first] = c_total[keep], c_neg[keep]
+        if lo < end:
+            s = self.store.series(SeriesQuery(brand=brand, since=bucket_start(lo), until=bucket_start(end), step=STEP))
+            total[lo - first:], negative[lo - first:] = s.total, s.negative
+        self._cache[brand] = (first, total, negative)
+        return total, negative
 
     def _advance(self, brand: Brand, kind: str, i: int, sc: Scores, first: int, end: int,
                  total: np.ndarray, negative: np.ndarray, report: PassReport) -> None:

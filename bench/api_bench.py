@@ -7,7 +7,7 @@ driven by an open-loop load generator in a separate process.
 What it does:
 1. Builds (or reuses) an embedded store with N generated mentions (bench/mentiongen.py; 30 brands,
    90 days) in data/bench/, and an API key with a high rate limit.
-2. Starts `uvicorn api.cli:app_factory` (one worker, NLP off, no webhook worker) in a subprocess.
+2. Starts `uvicorn api.cli:app_factory` (--workers, default 1; NLP off, no webhook worker) in a subprocess.
 3. Runs the load generator (this script with --loadgen) in another subprocess. Open loop: request i
    is sent at t0 + i/rate whether or not earlier ones have answered, and its latency is measured from
    that scheduled time, so a stalled server shows up as latency instead of silently lowering the
@@ -108,14 +108,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, state: Path, port: int) -> subprocess.Popen:
+def start_server(db: Path, state: Path, port: int, workers: int = 1) -> subprocess.Popen:
     env = os.environ | {
         "OPMON_SQLITE_PATH": str(db), "OPMON_STATE_PATH": str(state), "OPMON_NLP_ENABLED": "false",
         "OPMON_DATA_DIR": str(db.parent), "OPMON_API_WEBHOOK_WORKER": "0", "OPMON_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.cli:app_factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
         cwd=ROOT, env=env,
     )
     import httpx
@@ -270,6 +270,7 @@ def main() -> None:
     ap.add_argument("--trend-rate", type=float, default=200.0)
     ap.add_argument("--search-rate", type=float, default=50.0)
     ap.add_argument("--dir", type=Path, default=ROOT / "data" / "bench")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--json", type=Path, help="also write the results here")
     # load-generator mode (internal)
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
@@ -292,7 +293,7 @@ def main() -> None:
 
     _, token = KeyRepo(StateDB(state)).create("bench", ["read"], rate_per_minute=1_000_000)
     port = free_port()
-    server = start_server(db, state, port)
+    server = start_server(db, state, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     results = {}
     try:
@@ -309,8 +310,12 @@ def main() -> None:
                   f"errors {r['errors'] or 0}{verdict}", flush=True)
     finally:
         server.terminate()
-        server.wait(timeout=30)
-    summary = {"n": args.n, "duration_s": args.duration, "cpus": os.cpu_count(),
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+    summary = {"n": args.n, "duration_s": args.duration, "cpus": os.cpu_count(), "workers": args.workers,
                "date": datetime.now(UTC).isoformat(timespec="seconds"), "in_process_store": direct,
                "results": results}
     if args.json:

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlp.data import BINARY, CORPORA, SEED, car_heldout_aspects, load_all, require_data_dir  # noqa: E402
-from nlp.scoring import LABELS3, classification_report, decide  # noqa: E402
+from nlp.scoring import LABELS3, classification_report, decide, tune_neutral_below  # noqa: E402
 
 SNOW_BAND = (0.4, 0.6)
 
@@ -55,14 +55,14 @@ def tfidf_lr(train_texts, train_labels, seed):
     return model
 
 
-def score_all(examples, probs) -> dict:
+def score_all(examples, probs, neutral_below: float = 0.0) -> dict:
     report = {}
     for corpus in CORPORA:
         rows = [i for i, ex in enumerate(examples) if ex.corpus == corpus]
         if rows:
             classes = ("negative", "positive") if corpus in BINARY else LABELS3
             report[corpus] = classification_report([examples[i].label for i in rows],
-                                                   decide(probs[rows], classes), classes)
+                                                   decide(probs[rows], classes, neutral_below), classes)
     return report
 
 
@@ -83,7 +83,7 @@ def aspect_eval(pipeline, root: Path, unit: str) -> dict:
         for subject, plist in pred.items():
             if subject in gold:
                 tp += 1
-                label = LABELS3[int(np.mean(plist, axis=0).argmax())]
+                label = decide(np.mean(plist, axis=0)[None, :], LABELS3, pipeline.neutral_below)[0]
                 correct += label == gold[subject]
             else:
                 fp += 1
@@ -132,27 +132,36 @@ def main(argv=None) -> int:
     from nlp.sentiment import SentimentPipeline
 
     root = require_data_dir(args.data)
-    parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)
+    parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)  # dev: baseline threshold
     train, held = parts["train"], parts["heldout"]
     texts = [ex.text for ex in held]
     timings, scores = {}, {}
 
     pipe = SentimentPipeline.load(args.model, device="cpu")
     t0 = time.perf_counter()
-    scores["bundled (ensemble)"] = score_all(held, pipe.predict_proba(texts))
+    scores["bundled (ensemble)"] = score_all(held, pipe.predict_proba(texts), pipe.neutral_below)
     timings["bundled (ensemble)"] = time.perf_counter() - t0
     if pipe.linear is not None:
+        from nlp.normalise import normalise
+
         alone = SentimentPipeline(pipe.model, pipe.tokenizer, name="transformer", device="cpu")
         t0 = time.perf_counter()
-        scores["bundled transformer alone"] = score_all(held, alone.predict_proba(texts))
-        timings["bundled transformer alone"] = time.perf_counter() - t0
+        scores["its transformer alone"] = score_all(held, alone.predict_proba(texts))
+        timings["its transformer alone"] = time.perf_counter() - t0
+        lin = pipe.linear.predict_proba([normalise(t) for t in texts])
+        scores["its linear half alone"] = score_all(held, lin[:, [pipe.linear.classes.index(c) for c in LABELS3]])
 
     t0 = time.perf_counter()
     baseline = tfidf_lr([ex.text for ex in train], [ex.label for ex in train], args.seed)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
+    cols = [list(baseline.classes_).index(c) for c in LABELS3]
     lp = baseline.predict_proba(texts)
-    scores["TF-IDF char 1-3 + LR"] = score_all(held, lp[:, [list(baseline.classes_).index(c) for c in LABELS3]])
+    # The baseline gets the same dev-tuned neutral abstention as the bundled model.
+    dev3 = [ex for ex in parts["dev"] if ex.corpus not in BINARY]
+    base_tau = tune_neutral_below(baseline.predict_proba([ex.text for ex in dev3])[:, cols],
+                                  [ex.label for ex in dev3], [ex.corpus for ex in dev3]) if dev3 else 0.0
+    scores["TF-IDF char 1-3 + LR"] = score_all(held, lp[:, cols], base_tau)
     timings["TF-IDF char 1-3 + LR"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -162,6 +171,7 @@ def main(argv=None) -> int:
     aspects = [aspect_eval(pipe, root, unit) for unit in ("sentence", "clause")]
     results = {"model": pipe.name, "seed": args.seed, "systems": list(scores), "scores": scores,
                "seconds": {k: round(v, 2) for k, v in timings.items()}, "baseline_fit_s": round(fit_s, 1),
+               "neutral_below": {"bundled": pipe.neutral_below, "tfidf_lr": base_tau},
                "aspects_car": aspects}
     print(markdown(results))
     print()

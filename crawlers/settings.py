@@ -94,6 +94,7 @@ NLP_ENABLED = _s.nlp_enabled
 STORE_ENABLED = True
 STORE_BATCH_SIZE = 500
 BATCH_MAX_WAIT = 1.0  # seconds an item may wait for its batch to fill (bounds loss on a crash)
+BATCH_IDLE_FLUSH = 0.05  # flush early when no item arrived for this long (a page's items are all in)
 NEARDUP_THRESHOLD = 0.7  # estimated Jaccard of character bigrams (crawlers/pipelines/neardup.py)
 NEARDUP_MIN_CHARS = 12
 DEDUPE_MAX_TRACKED = 200_000

@@ -44,8 +44,13 @@ def rating_sentiment(rating: float) -> Sentiment:
                      score=score, model="rating")
 
 
-def _mean_sentiment(items: list[Sentiment]) -> Label:
+def _mean_sentiment(items: list[Sentiment], neutral_below: float = 0.0) -> Label:
+    """One label from several sentences: the mean probabilities, decided like a single text."""
+    if len(items) == 1:
+        return items[0].label
     probs = {label: sum(s.probs[label] for s in items) / len(items) for label in ORDER}
+    if max(probs[Label.positive], probs[Label.negative]) < neutral_below:
+        return Label.neutral
     return max(probs, key=probs.get)
 
 
@@ -99,6 +104,7 @@ class Analyzer:
         doc_sent = dict(zip(scored_idx, results[: len(scored_idx)], strict=True))
         sent_sent = dict(zip(unique_sentences, results[len(scored_idx):], strict=True))
 
+        threshold = getattr(self.pipeline, "neutral_below", 0.0)
         out = []
         for i, m in enumerate(mentions):
             text = texts[i]
@@ -109,7 +115,8 @@ class Analyzer:
             for mt in matches[i]:
                 by_tp.setdefault(mt.touchpoint, []).append(mt.sentence)
             aspects = [
-                Aspect(touchpoint=tp, sentiment=_mean_sentiment([sent_sent[s] for s in sents]), text=sents[0])
+                Aspect(touchpoint=tp, sentiment=_mean_sentiment([sent_sent[s] for s in sents], threshold),
+                       text=sents[0])
                 for tp, sents in by_tp.items()
             ]
             out.append(m.model_copy(update={

@@ -76,7 +76,7 @@ def evaluate(model: str, texts: list[str], labels: list[str], *, batch_size: int
     started = time.perf_counter()
     probs = pipeline.predict_proba(texts)
     elapsed = time.perf_counter() - started
-    report = classification_report(labels, decide(probs, classes), classes)
+    report = classification_report(labels, decide(probs, classes, pipeline.neutral_below), classes)
     report["docs_per_s"] = round(len(texts) / elapsed, 1) if elapsed > 0 else None
     report["model"] = pipeline.name
     report["classes"] = list(classes)

@@ -18,7 +18,7 @@ NGRAMS = (1, 3)
 
 class CharNgramLinear:
     def __init__(self, vocabulary: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
-                 classes: list[str]):
+                 classes: list[str], ngram_range: tuple[int, int] = NGRAMS):
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.vocabulary = vocabulary
@@ -26,22 +26,24 @@ class CharNgramLinear:
         self.coef_t = np.ascontiguousarray(coef.astype(np.float32).T)  # (features, classes)
         self.intercept = intercept.astype(np.float32)
         self.classes = list(classes)
-        self._counts = CountVectorizer(analyzer="char", ngram_range=NGRAMS, lowercase=True,
+        self.ngram_range = tuple(ngram_range)
+        self._counts = CountVectorizer(analyzer="char", ngram_range=self.ngram_range, lowercase=True,
                                        vocabulary={t: i for i, t in enumerate(vocabulary)}, dtype=np.float32)
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], *, max_features: int = 300_000, c: float = 4.0,
-            min_df: int = 2, seed: int = 13) -> CharNgramLinear:
+            min_df: int = 2, seed: int = 13, ngram_range: tuple[int, int] = NGRAMS) -> CharNgramLinear:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vec = TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True, min_df=min_df,
+        vec = TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=True, min_df=min_df,
                               max_features=max_features, dtype=np.float32)
         x = vec.fit_transform(texts)
         clf = LogisticRegression(C=c, max_iter=300, random_state=seed)
         clf.fit(x, list(labels))
         inv = sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])
-        return cls([t for t, _ in inv], vec.idf_, clf.coef_, clf.intercept_, [str(c) for c in clf.classes_])
+        return cls([t for t, _ in inv], vec.idf_, clf.coef_, clf.intercept_, [str(c) for c in clf.classes_],
+                   ngram_range)
 
     def features(self, texts: Sequence[str]):
         from sklearn.preprocessing import normalize
@@ -66,7 +68,7 @@ class CharNgramLinear:
 
         save_file({"idf": self.idf.astype(np.float16), "coef": np.ascontiguousarray(self.coef_t.T.astype(np.float16)),
                    "intercept": self.intercept.astype(np.float32)}, str(directory / "linear.safetensors"))
-        meta = {"kind": "char_ngram_tfidf_logreg", "ngram_range": list(NGRAMS), "sublinear_tf": True,
+        meta = {"kind": "char_ngram_tfidf_logreg", "ngram_range": list(self.ngram_range), "sublinear_tf": True,
                 "classes": self.classes, "vocabulary": self.vocabulary}
         (directory / "linear.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
@@ -77,4 +79,4 @@ class CharNgramLinear:
 
         z = load_file(str(directory / "linear.safetensors"))
         return cls(meta["vocabulary"], z["idf"].astype(np.float32), z["coef"].astype(np.float32),
-                   z["intercept"], meta["classes"])
+                   z["intercept"], meta["classes"], tuple(meta.get("ngram_range", NGRAMS)))

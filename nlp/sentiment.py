@@ -92,7 +92,8 @@ class SentimentPipeline:
     """Scores texts; one instance per process (the model is loaded and placed once)."""
 
     def __init__(self, model, tokenizer, *, name: str, device: str = "cpu", batch_size: int = 256,
-                 max_length: int | None = None, linear=None, transformer_weight: float = 1.0):
+                 max_length: int | None = None, linear=None, transformer_weight: float = 1.0,
+                 neutral_below: float = 0.0):
         import torch
 
         self.model = model.eval().to(device)
@@ -110,6 +111,9 @@ class SentimentPipeline:
         self.binary = set(self.class_labels) == {Label.positive, Label.negative}
         self.linear = linear
         self.transformer_weight = transformer_weight if linear is not None else 1.0
+        # Calibrated abstention on top of the 3-class head: neutral while max(P(pos), P(neg)) is below
+        # this (tuned on the dev split for the bundled model; 0 = plain argmax).
+        self.neutral_below = neutral_below
         self.calls = 0  # forward() invocations, so callers/tests can check batching
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._prefix, self._suffix = self._special_tokens()
@@ -139,20 +143,22 @@ class SentimentPipeline:
         except (OSError, ValueError, KeyError) as exc:
             hint = "" if local else " (hub ids load from the local Hugging Face cache only; download it first)"
             raise ModelError(f"cannot load sentiment model {name!r}: {exc}{hint}") from exc
-        linear, weight = None, 1.0
+        linear, weight, neutral_below = None, 1.0, 0.0
         if local and (Path(path) / "ensemble.json").exists():
             from nlp.linear import CharNgramLinear
 
             try:
                 spec = json.loads((Path(path) / "ensemble.json").read_text(encoding="utf-8"))
-                linear = CharNgramLinear.load(Path(path) / spec.get("linear_dir", "linear"))
+                if spec.get("linear_dir"):
+                    linear = CharNgramLinear.load(Path(path) / spec["linear_dir"])
                 weight = float(spec.get("transformer_weight", 0.5))
+                neutral_below = float(spec.get("neutral_below", 0.0))
             except (OSError, ValueError, KeyError) as exc:
                 raise ModelError(f"model {name!r} names an ensemble (ensemble.json) whose linear half "
                                  f"does not load: {exc}") from exc
         display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
         return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
-                   max_length=max_length, linear=linear, transformer_weight=weight)
+                   max_length=max_length, linear=linear, transformer_weight=weight, neutral_below=neutral_below)
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """Find the ids a tokenizer wraps around one text ([CLS] .. [SEP], <s> .. </s>, ...)."""
@@ -241,8 +247,10 @@ class SentimentPipeline:
             row = row / max(float(row.sum()), 1e-9)
             p = {label: round(float(row[i]), 6) for i, label in enumerate(ORDER)}
             score = max(-1.0, min(1.0, p[Label.positive] - p[Label.negative]))
-            result.append(Sentiment(label=ORDER[int(np.argmax(row))], probs=p, score=round(score, 6),
-                                    model=self.name))
+            label = ORDER[int(np.argmax(row))]
+            if self.neutral_below and max(p[Label.positive], p[Label.negative]) < self.neutral_below:
+                label = Label.neutral
+            result.append(Sentiment(label=label, probs=p, score=round(score, 6), model=self.name))
         return result
 
     def __call__(self, texts: Sequence[str]) -> list[Sentiment]:

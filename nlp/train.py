@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.data import BINARY, CORPORA, FILES, SEED, THREE_CLASS, Example, load_all, require_data_dir
-from nlp.scoring import classification_report, decide
+from nlp.scoring import classification_report, decide, tune_neutral_below
 
 log = logging.getLogger("nlp.train")
 LABEL2ID = {"negative": 0, "neutral": 1, "positive": 2}
@@ -44,6 +44,11 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="use at most N training rows (smoke runs)")
     p.add_argument("--no-linear", action="store_true", help="ship the transformer alone")
+    p.add_argument("--transformer-from", default=None,
+                   help="skip the epochs: reuse the transformer and tokenizer saved in this directory "
+                        "(re-assembles the ensemble, threshold and card)")
+    p.add_argument("--linear-ngrams", type=int, default=4, help="linear half: char 1..N-grams")
+    p.add_argument("--linear-features", type=int, default=500_000, help="linear half: vocabulary size")
     return p.parse_args(argv)
 
 
@@ -88,7 +93,7 @@ def collate(encoded, idx, pad_id):
     return ids, mask
 
 
-def evaluate_probs(examples: list[Example], probs: np.ndarray) -> dict[str, dict]:
+def evaluate_probs(examples: list[Example], probs: np.ndarray, neutral_below: float = 0.0) -> dict[str, dict]:
     """Per-corpus metrics: binary corpora scored pos-vs-neg, 3-class corpora on all three."""
     report = {}
     for corpus in CORPORA:
@@ -97,8 +102,18 @@ def evaluate_probs(examples: list[Example], probs: np.ndarray) -> dict[str, dict
             continue
         classes = ("negative", "positive") if corpus in BINARY else ("negative", "neutral", "positive")
         gold = [examples[i].label for i in rows]
-        report[corpus] = classification_report(gold, decide(probs[rows], classes), classes)
+        report[corpus] = classification_report(gold, decide(probs[rows], classes, neutral_below), classes)
     return report
+
+
+def log_loss(examples: list[Example], probs: np.ndarray) -> float:
+    """Mean negative log-likelihood; binary rows are scored on P(label | not neutral)."""
+    p = np.clip(probs, 1e-7, 1.0)
+    total = 0.0
+    for i, ex in enumerate(examples):
+        j = LABEL2ID[ex.label]
+        total -= np.log(p[i, j] / (p[i, 0] + p[i, 2])) if ex.corpus in BINARY else np.log(p[i, j])
+    return total / max(len(examples), 1)
 
 
 def summary(report: dict[str, dict]) -> float:
@@ -116,6 +131,12 @@ def main(argv=None) -> int:
     from nlp.tokenizer import build_char_tokenizer
 
     args = parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args.invocation = "python -m nlp.train " + " ".join(words)
+    if "--transformer-from" in words:  # the command that reproduces everything drops the reuse flag
+        i = words.index("--transformer-from")
+        words = words[:i] + words[i + 2:]
+    args.command = "python -m nlp.train " + " ".join(words)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.time()
     device = resolve_device("auto")
@@ -130,6 +151,8 @@ def main(argv=None) -> int:
     log.info("data %s: train %d, dev %d, held-out %d (loaded in %.0fs)", root, len(train), len(dev),
              len(heldout), time.time() - started)
 
+    if args.transformer_from:
+        return assemble(args, started, device, root, train, dev, heldout)
     tokenizer = build_char_tokenizer([ex.text for ex in train], vocab_size=args.vocab_size,
                                      model_max_length=args.max_length)
     config = BertConfig(
@@ -195,21 +218,53 @@ def main(argv=None) -> int:
             break
     model.load_state_dict(best_state)
     model.eval()
+    return finish(args, started, device, root, train, dev, heldout, model, tokenizer, epoch + 1, best)
 
+
+def assemble(args, started, device, root, train, dev, heldout) -> int:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.transformer_from, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(args.transformer_from, local_files_only=True)
+    model.to(device).eval()
+    meta = Path(args.transformer_from) / "meta.json"
+    prior = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else {}
+    log.info("reusing the transformer in %s", args.transformer_from)
+    started -= 60 * float(prior.get("transformer_minutes", prior.get("train_minutes", 0)))
+    return finish(args, started, device, root, train, dev, heldout, model, tokenizer,
+                  prior.get("epochs_run", args.epochs), prior.get("dev_best_summary"))
+
+
+def finish(args, started, device, root, train, dev, heldout, model, tokenizer, epochs_run, best) -> int:
+    from nlp.sentiment import SentimentPipeline
+
+    config = model.config
+
+    def dev_pipeline(linear=None, weight=1.0):
+        model.eval()
+        return SentimentPipeline(model, tokenizer, name="dev", device=device, batch_size=256,
+                                 linear=linear, transformer_weight=weight)
+
+    transformer_minutes = round((time.time() - started) / 60, 1)
     linear, weight = None, 1.0
     if not args.no_linear:
         from nlp.linear import CharNgramLinear
 
         t0 = time.time()
-        linear = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed)
+        linear = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed,
+                                     ngram_range=(1, args.linear_ngrams), max_features=args.linear_features)
         log.info("linear model: %d features, fitted in %.0fs", len(linear.vocabulary), time.time() - t0)
         dev_texts = [ex.text for ex in dev]
         p_tr = dev_pipeline().predict_proba(dev_texts)
         p_lin = linear.predict_proba(dev_texts)[:, [linear.classes.index(c) for c in LABEL2ID]]
-        grid = {round(float(w), 2): summary(evaluate_probs(dev, w * p_tr + (1 - w) * p_lin))
-                for w in np.linspace(0, 1, 11)}
-        weight = max(grid, key=grid.get)
-        log.info("dev summary by transformer weight: %s -> %.2f", grid, weight)
+        # Weight chosen by dev log-loss (a proper scoring rule, smoother than accuracy on small sets).
+        grid = {round(float(w), 2): log_loss(dev, w * p_tr + (1 - w) * p_lin) for w in np.linspace(0, 1, 11)}
+        weight = min(grid, key=grid.get)
+        log.info("dev log-loss by transformer weight: %s -> %.2f", grid, weight)
+    dev_probs = dev_pipeline(linear, weight).predict_proba([ex.text for ex in dev])
+    three = [i for i, ex in enumerate(dev) if ex.corpus in THREE_CLASS]
+    neutral_below = tune_neutral_below(dev_probs[three], [dev[i].label for i in three], [dev[i].corpus for i in three])
+    log.info("neutral abstention threshold (dev 3-class macro-F1): %.2f", neutral_below)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,27 +272,31 @@ def main(argv=None) -> int:
     tokenizer.save_pretrained(out)
     if linear is not None:
         linear.save(out / "linear")
-        (out / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": weight}))
-    elif (out / "ensemble.json").exists():
-        (out / "ensemble.json").unlink()
+    spec = {"linear_dir": "linear" if linear is not None else None, "transformer_weight": weight,
+            "neutral_below": neutral_below}
+    (out / "ensemble.json").write_text(json.dumps(spec))
 
     final = SentimentPipeline.load(str(out), device=device)
     t0 = time.time()
-    held = evaluate_probs(heldout, final.predict_proba([ex.text for ex in heldout]))
+    held = evaluate_probs(heldout, final.predict_proba([ex.text for ex in heldout]), final.neutral_below)
     held_tr = evaluate_probs(heldout, dev_pipeline().predict_proba([ex.text for ex in heldout]))
     meta = {
         "name": f"opmon-charbert-{args.hidden}x{args.layers}",
         "seed": args.seed,
-        "command": "python -m nlp.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": args.command,
+        "invocation": args.invocation,
         "data": {c: f"../shared/data/sentiment/{f}" for c, f in FILES.items()},
         "split": "md5(seed:key) % 100: 0-9 held-out, 10-14 dev, rest train; key = normalised text, car: content_id",
         "rows": {"train": len(train), "dev": len(dev), "heldout": len(heldout)},
         "architecture": {k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
                                                          "num_attention_heads", "intermediate_size",
                                                          "max_position_embeddings")},
-        "epochs_run": epoch + 1,
+        "epochs_run": epochs_run,
         "transformer_weight": weight,
+        "neutral_below": neutral_below,
+        "linear": {"ngram_range": [1, args.linear_ngrams], "features": len(linear.vocabulary)} if linear else None,
         "train_minutes": round((time.time() - started) / 60, 1),
+        "transformer_minutes": transformer_minutes,
         "device": device,
         "heldout": held,
         "heldout_transformer_only": held_tr,

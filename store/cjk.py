@@ -7,8 +7,8 @@ mentions.
 
 Index side, per run of CJK characters: every overlapping bigram, then the run's last character
 as a unigram (a run of one character is just that character). ASCII/Latin letters and digits form
-one lowercased token per run, as the standard tokenizer does. Text is NFKC-normalised first, so
-full-width `ＡＢＣ１２３` matches `abc123` (the `cjk_width` filter in ES).
+one lowercased token per run, as the standard tokenizer does. Full-width letters and digits are
+folded first, so `ＡＢＣ１２３` matches `abc123` (the `cjk_width` filter in ES).
 
 Query side, each whitespace-separated term becomes one FTS5 phrase of the same tokens, so a term
 matches exactly where it occurs as a substring of a CJK run (`小米` never matches `小 米`).
@@ -19,7 +19,6 @@ run's trailing unigram, so `X*` finds every occurrence.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 _CJK = (
     "\u3040-\u30ff"  # kana
@@ -31,8 +30,16 @@ RUNS = re.compile(f"([{_CJK}]+)|([a-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]
 CJK_CHAR = re.compile(f"[{_CJK}]")
 
 
+# Full-width ASCII letters and digits -> ASCII, as Elasticsearch's `cjk_width` filter does.
+# (Full NFKC would also do this, but costs more than the rest of indexing put together.)
+_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+
+
 def normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    if _FULLWIDTH.search(text):
+        text = text.translate(_WIDTH)
+    return text.lower()
 
 
 def _runs(text: str) -> list[tuple[str, str]]:

@@ -59,6 +59,7 @@ ENRICHMENT = ("brands", "sentiment", "emotion", "keywords", "topics", "aspects",
 SCHEMA_VERSION = "1"
 _LABEL_INDEX = {"positive": 1, "neutral": 2, "negative": 3, None: 4}
 _CHUNK = 500  # ids per IN (...) lookup, under SQLite's variable limit
+FTS_WALK_THRESHOLD = 20_000  # candidates above which search walks the sort index
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -172,7 +173,10 @@ class SqliteStore(Store):
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []  # every thread's connection, closed by close()
+        self._lock = threading.Lock()
         self._opened = False
+        self.fts_walk_threshold = FTS_WALK_THRESHOLD
 
     # Lifecycle -----------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -182,6 +186,8 @@ class SqliteStore(Store):
             c.execute("PRAGMA cache_size=-65536")  # 64 MiB: FTS merges and rollup upserts
             c.execute("PRAGMA temp_store=MEMORY")
             self._local.conn = c
+            with self._lock:
+                self._all.append(c)
         return c
 
     def open(self) -> None:
@@ -201,10 +207,12 @@ class SqliteStore(Store):
         self._opened = True
 
     def close(self) -> None:
-        c = getattr(self._local, "conn", None)
-        if c is not None:
+        """Close every thread's connection; the store can be used (and reopens) afterwards."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
             c.close()
-            self._local.conn = None
+        self._local = threading.local()
 
     def ping(self) -> bool:
         try:
@@ -310,7 +318,10 @@ class SqliteStore(Store):
         rows = self._read("SELECT body FROM mentions WHERE id = ?", (mention_id,))
         return Mention.model_validate_json(rows[0][0]) if rows else None
 
-    def _where(self, f: Filters, alias: str = "m") -> tuple[list[str], list]:
+    def _where(self, f: Filters, alias: str = "m", drive: str | None = None) -> tuple[list[str], list]:
+        """SQL conditions for `f`. `drive` picks which candidate list the query starts from:
+        "fts" (the text matches), "brand" (the brands' rows) or "index" (walk the sort index);
+        a unary + on the other lists keeps SQLite from starting there. None: SQLite decides."""
         clauses: list[str] = []
         params: list = []
         if f.q is not None and f.q.strip():
@@ -318,10 +329,12 @@ class SqliteStore(Store):
             if expr is None:
                 clauses.append("0")  # only punctuation: nothing can match
             else:
-                clauses.append(f"{alias}.seq IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)")
+                plus = "+" if drive not in (None, "fts") else ""
+                clauses.append(f"{plus}{alias}.seq IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?)")
                 params.append(expr)
         if f.brands:
-            clauses.append(f"{alias}.seq IN (SELECT seq FROM mention_brands WHERE brand IN "
+            plus = "+" if drive not in (None, "brand") else ""
+            clauses.append(f"{plus}{alias}.seq IN (SELECT seq FROM mention_brands WHERE brand IN "
                            f"({','.join('?' * len(f.brands))}))")
             params.extend(f.brands)
         for col, values in (("source", f.sources), ("kind", [k.value for k in f.kinds]),
@@ -339,17 +352,46 @@ class SqliteStore(Store):
             clauses.append(f"{alias}.is_dup = 0")
         return clauses, params
 
+    def _fts_matches(self, q: str | None) -> int | None:
+        expr = fts_query(q) if q and q.strip() else None
+        if expr is None:
+            return None
+        return self._read("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH ?", (expr,))[0][0]
+
+    def _plan(self, f: Filters, n_fts: int | None) -> tuple[str | None, str | None]:
+        """(driver for a page, driver for a count). A short candidate list (the text matches or
+        the brands' rows, sizes known from the FTS index and the rollups) is fastest to fetch and
+        sort; when every list is long, walking the sort index newest-first and keeping matching
+        rows finds a page after a few rows."""
+        sizes = {}
+        if n_fts is not None:
+            sizes["fts"] = n_fts
+        if f.brands:
+            sizes["brand"] = self._read(
+                f"SELECT coalesce(sum(total), 0) FROM rollup_hour WHERE brand IN ({','.join('?' * len(f.brands))})",
+                f.brands)[0][0]
+        if not sizes:
+            return None, None
+        best = min(sizes, key=sizes.get)
+        page = best if sizes[best] <= self.fts_walk_threshold else "index"
+        return page, best
+
     def search(self, query: SearchQuery) -> SearchPage:
-        clauses, params = self._where(query)
-        base_clauses, base_params = list(clauses), list(params)
+        n_fts = self._fts_matches(query.q)
+        drive, count_drive = self._plan(query, n_fts)
+        walk = drive == "index"
+        clauses, params = self._where(query, drive=drive)
         if query.sort == "newest":
             order = "m.published_us DESC, m.id DESC"
             cols = "m.published_us, m.id"
             kind, arity = "newest", 2
+            index = "mentions_newest"
         else:
             order = "m.engagement DESC, m.published_us DESC, m.id DESC"
             cols = "m.engagement, m.published_us, m.id"
             kind, arity = "engagement", 3
+            index = "mentions_engagement"
+        base = query.model_copy(update={"cursor": None})
         if query.cursor:
             after = cursors.decode(query.cursor, kind, arity)
             if not all(isinstance(v, int) for v in after[:-1]) or not isinstance(after[-1], str):
@@ -357,8 +399,9 @@ class SqliteStore(Store):
             clauses.append(f"({cols}) < ({','.join('?' * arity)})")
             params.extend(after)
         where = " AND ".join(clauses) or "1"
+        indexed = f"INDEXED BY {index}" if walk else ""
         rows = self._read(
-            f"SELECT m.body, {cols} FROM mentions m WHERE {where} ORDER BY {order} LIMIT ?",
+            f"SELECT m.body, {cols} FROM mentions m {indexed} WHERE {where} ORDER BY {order} LIMIT ?",
             [*params, query.limit + 1],
         )
         more = len(rows) > query.limit
@@ -367,15 +410,43 @@ class SqliteStore(Store):
         next_cursor = cursors.encode(kind, list(rows[-1])[1:]) if more and rows else None
         total = None
         if query.cursor is None:  # total on the first page only: later pages stay cheap
-            total = self._count(base_clauses, base_params)
+            total = self._count(Filters.model_validate(base.model_dump(include=set(Filters.model_fields))),
+                                n_fts, count_drive)
         return SearchPage(items=items, next_cursor=next_cursor, total=total)
 
-    def _count(self, clauses: list[str], params: list) -> int:
+    def _count(self, f: Filters, n_fts: int | None = None, drive: str | None = None) -> int:
+        only_q = not (f.brands or f.sources or f.kinds or f.sentiments or f.since or f.until) and f.include_dups
+        if only_q and f.q and f.q.strip():
+            return n_fts if n_fts is not None else (self._fts_matches(f.q) or 0)
+        fast = self._count_from_rollup(f)
+        if fast is not None:
+            return fast
+        clauses, params = self._where(f, drive=drive)
         where = " AND ".join(clauses) or "1"
         return self._read(f"SELECT count(*) FROM mentions m WHERE {where}", params)[0][0]
 
+    def _count_from_rollup(self, f: Filters) -> int | None:
+        """Counts the hourly rollup can answer exactly: no text, kinds or dup filter, at most one
+        brand, and whole UTC hours."""
+        if (f.q and f.q.strip()) or f.kinds or not f.include_dups or len(f.brands) > 1:
+            return None
+        where, params = ["brand = ?"], [f.brands[0] if f.brands else ALL]
+        for op, t in ((">=", f.since), ("<", f.until)):
+            if t is not None:
+                us = to_us(_aware(t, "since/until"))
+                if us % HOUR_US:
+                    return None
+                where.append(f"hour {op} ?")
+                params.append(us // HOUR_US)
+        if f.sources:
+            where.append(f"source IN ({','.join('?' * len(f.sources))})")
+            params.extend(f.sources)
+        cols = " + ".join(f"coalesce(sum({s.value}), 0)" for s in f.sentiments) or "coalesce(sum(total), 0)"
+        return self._read(f"SELECT {cols} FROM rollup_hour WHERE {' AND '.join(where)}", params)[0][0]
+
     def count(self, filters: Filters) -> int:
-        return self._count(*self._where(filters))
+        n_fts = self._fts_matches(filters.q)
+        return self._count(filters, n_fts, self._plan(filters, n_fts)[1])
 
     # Trends --------------------------------------------------------------------------------
     def trend(self, query: TrendQuery) -> list[TrendBucket]:
@@ -384,17 +455,33 @@ class SqliteStore(Store):
         lo, hi = to_us(starts[0]), to_us(end)
         unit = FIVE_MIN_US if query.interval == "5min" else HOUR_US
         split = query.split_by
-        rows = self._trend_rows(query, lo // unit, -(-hi // unit), unit)
-        start_us = [to_us(s) for s in starts]
+        # With one UTC offset over the whole range (no DST change), SQLite can number the buckets
+        # itself and return one row per bucket instead of one per hour.
+        off_s = int(starts[0].utcoffset().total_seconds())
+        steady = all(int(x.utcoffset().total_seconds()) == off_s for x in (*starts, end))
+        bucket_sql, first = None, 0
+        unit_s = unit // US
+        if steady and query.interval in ("day", "week"):
+            day = f"((X * {unit_s} + {off_s}) / 86400)"
+            bucket_sql = day if query.interval == "day" else f"(({day} + 3) / 7)"  # 1970-01-01 was a Thursday
+            first_day = (lo // US + off_s) // 86400
+            first = first_day if query.interval == "day" else (first_day + 3) // 7
+        rows = self._trend_rows(query, lo // unit, -(-hi // unit), unit, bucket_sql)
+        start_us = [to_us(x) for x in starts]
         acc: dict[str | None, list[list[int]]] = {}
         keys = list(query.brands if split == "brand" else query.sources if split == "source" else [])
         for k in keys:
             acc[k] = [[0] * 5 for _ in starts]
+        n = len(starts)
         for key, u, *counts in rows:
-            i = bisect.bisect_right(start_us, u * unit) - 1
-            if i < 0:
+            i = u - first if bucket_sql else bisect.bisect_right(start_us, u * unit) - 1
+            if not 0 <= i < n:
                 continue
-            slot = acc.setdefault(key if split else None, [[0] * 5 for _ in starts])[i]
+            k = key if split else None
+            rows_k = acc.get(k)
+            if rows_k is None:
+                rows_k = acc[k] = [[0] * 5 for _ in starts]
+            slot = rows_k[i]
             for j in range(5):
                 slot[j] += counts[j]
         if not split and None not in acc:
@@ -406,8 +493,9 @@ class SqliteStore(Store):
                                        negative=c[3], unscored=c[4]))
         return out
 
-    def _trend_rows(self, q: TrendQuery, lo: int, hi: int, unit: int) -> list[tuple]:
-        """(key, unit index, total, positive, neutral, negative, unscored) rows."""
+    def _trend_rows(self, q: TrendQuery, lo: int, hi: int, unit: int, bucket_sql: str | None) -> list[tuple]:
+        """(key, unit index or bucket number, total, positive, neutral, negative, unscored) rows;
+        `bucket_sql` maps the unit index X to a bucket number when given."""
         split = q.split_by
         sums = "sum(total), sum(positive), sum(neutral), sum(negative), sum(unscored)"
         exact_from_rollup = split == "brand" or len(q.brands) <= 1
@@ -429,8 +517,9 @@ class SqliteStore(Store):
                 where.append(f"source IN ({','.join('?' * len(q.sources))})")
                 params.extend(q.sources)
             key = {"brand": "brand", "source": "source"}.get(split or "", "NULL")
+            b = bucket_sql.replace("X", col) if bucket_sql else col
             return [tuple(r) for r in self._read(
-                f"SELECT {key}, {col}, {sums} FROM {table} WHERE {' AND '.join(where)} "
+                f"SELECT {key}, {b}, {sums} FROM {table} WHERE {' AND '.join(where)} "
                 f"GROUP BY 1, 2", params)]
         # Several brands in one series, or a source split at 5 minutes: a mention that names
         # two of the brands must count once, which per-brand rollups cannot tell. Count the
@@ -438,7 +527,9 @@ class SqliteStore(Store):
         f = Filters(brands=q.brands, sources=q.sources, since=_from_us(lo * unit), until=_from_us(hi * unit))
         clauses, params = self._where(f)
         key = "m.source" if split == "source" else "NULL"
-        sql = (f"SELECT {key}, m.published_us / {unit} AS u, count(*), "
+        u = f"(m.published_us / {unit})"
+        b = bucket_sql.replace("X", u) if bucket_sql else u
+        sql = (f"SELECT {key}, {b} AS u, count(*), "
                "sum(m.label IS 'positive'), sum(m.label IS 'neutral'), sum(m.label IS 'negative'), "
                f"sum(m.label IS NULL) FROM mentions m WHERE {' AND '.join(clauses)} GROUP BY 1, 2")
         return [tuple(r) for r in self._read(sql, params)]

@@ -4,7 +4,8 @@ Every stage counts what it drops in `crawler.stats` as `pipeline/<stage>/dropped
 mirrors it to the `opmon_items_dropped_total{stage,reason}` Prometheus counter.
 
 `BatchingPipeline` turns Scrapy's one-item-at-a-time `process_item` into batches: each item waits
-(as an awaitable) until its batch is full or BATCH_MAX_WAIT seconds have passed, then the batch is
+(as an awaitable) until its batch is full, or no new item came for BATCH_IDLE_FLUSH seconds (a page's
+items have all arrived), or BATCH_MAX_WAIT seconds have passed since the first one; then the batch is
 processed in one call on a dedicated worker thread (so the model or the database never blocks the
 reactor, and batches run one after another in order). An item is only passed on — and only counted
 as scraped — after its batch succeeded; on close the last partial batch is flushed.
@@ -56,6 +57,8 @@ class BatchingPipeline(Stage):
         s = crawler.settings
         self.batch_size = max(1, s.getint(self.batch_setting, self.default_batch_size))
         self.max_wait = s.getfloat("BATCH_MAX_WAIT", 1.0)
+        self.idle_flush = s.getfloat("BATCH_IDLE_FLUSH", 0.05)
+        self.first_at = 0.0
         self.pending: list[tuple[Any, asyncio.Future]] = []
         self.running: set[asyncio.Task] = set()
         self.timer: asyncio.TimerHandle | None = None
@@ -65,12 +68,19 @@ class BatchingPipeline(Stage):
         return asyncio.get_running_loop()
 
     async def process_item(self, item):
-        fut = self._loop().create_future()
+        loop = self._loop()
+        fut = loop.create_future()
         self.pending.append((item, fut))
         if len(self.pending) >= self.batch_size:
             self._flush()
-        elif self.timer is None:
-            self.timer = self._loop().call_later(self.max_wait, self._flush)
+        else:
+            now = loop.time()
+            if len(self.pending) == 1:
+                self.first_at = now
+            if self.timer is not None:
+                self.timer.cancel()
+            delay = min(self.idle_flush, self.first_at + self.max_wait - now)
+            self.timer = loop.call_later(max(0.0, delay), self._flush)
         return await fut
 
     def _flush(self) -> None:

@@ -10,7 +10,8 @@ an empty slice, not an error. Items are `source` "weibo" with the same ids as th
 Arguments: keyword (required); start/end (hours, `2025-11-20-0`; hour unpadded; default: the last 24
 hours, or from `since`); pages (per slice, default 50); regions=1 (split busy hours by province).
 A cookie is required on the real site: OPMON_COOKIE_WEIBO (only SUB is sent).
-Incremental: a repeat run moves `start` up to the hour of the newest mention already stored.
+Incremental: without `start`, a repeat run begins at the hour of the newest mention already stored
+(an explicit start/end range is always crawled as asked: a backfill).
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ class WeiboSearchSpider(OpmonSpider):
         self.keyword = keyword.strip()
         now = datetime.now(SHANGHAI)
         self.end = parse_hour(end, "end") if end else floor_hour(now) + timedelta(hours=1)
+        # An explicit range is crawled as asked (a backfill); the default rolling window is the
+        # incremental mode the scheduler uses: it starts where the last crawl's mentions end.
+        self.explicit_range = bool(start)
         if start:
             self.start_at = parse_hour(start, "start")
         elif self.since:
@@ -140,11 +144,11 @@ class WeiboSearchSpider(OpmonSpider):
 
     async def start(self):
         start = self.start_at
-        cutoff = self.cutoff
-        if cutoff is not None and floor_hour(cutoff) > start and not (self.full and self.since is None):
-            start = min(floor_hour(cutoff), self.end - timedelta(hours=1))
-            logger.info("weibo_search %r: starting at %s (since / already stored up to %s)", self.keyword,
-                        fmt_hour(start), cutoff.isoformat())
+        known = self.known_until
+        if known is not None and not self.explicit_range and floor_hour(known) > start:
+            start = min(floor_hour(known), self.end - timedelta(hours=1))
+            logger.info("weibo_search %r: starting at %s (mentions stored up to %s)", self.keyword,
+                        fmt_hour(start), known.isoformat())
         logger.info("weibo_search %r: %s .. %s", self.keyword, fmt_hour(start), fmt_hour(self.end))
         yield self.slice_request(start, self.end)
 

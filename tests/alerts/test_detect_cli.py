@@ -125,3 +125,17 @@ def test_tiny_and_empty_files(tmp_path, capsys):
     assert code == 0 and stdout.strip() == "timestamp,value,anomaly_score,alert"
     code, _, err = run_inproc(capsys, tmp_path / "nope.csv")
     assert code == 2 and "no such file" in err
+
+
+def test_epoch_timestamps_and_semicolons(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    x = rng.poisson(5, 2000)
+    x[1900] = 60
+    path = tmp_path / "epoch.csv"
+    path.write_text("timestamp;value\n" + "".join(f"{1420070400 + 300 * i};{v}\n" for i, v in enumerate(x)))
+    code, stdout, err = run_inproc(capsys, path)
+    assert code == 0, err
+    out = rows_of(stdout)
+    assert len(out) == 2000 and out[0]["timestamp"] == "1420070400"
+    assert out[1900]["alert"] == "1" and float(out[1900]["anomaly_score"]) > 0.5
+    assert sum(int(r["alert"]) for r in out[300:1900]) == 0

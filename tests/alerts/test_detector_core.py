@@ -221,3 +221,16 @@ def test_baseline_handles_any_step():
         b = expected(x[None], step)
         assert np.isfinite(b.mu[0, -50:]).all()
         assert np.nanmean(b.mu[0, -50:]) == pytest.approx(3.0, rel=0.35)
+
+
+def test_volume_drop_is_optional_and_needs_an_hour():
+    rng = np.random.default_rng(13)
+    x = rng.poisson(20.0, 4 * DAY).astype(float)
+    x[-24:] = 0  # two hours of silence where 20 per bucket were expected
+    drop = detect_counts(x[None], STEP, drop=True)
+    assert drop.score[0, -1] >= 1
+    assert drop.detail(0, x.size - 1).window >= 12  # five-minute dips never count as a drop
+    x2 = rng.poisson(20.0, 4 * DAY).astype(float)
+    x2[-1] = 0  # one empty bucket is not an outage
+    assert detect_counts(x2[None], STEP, drop=True).score[0, -1] < 1
+    assert detect_counts(x[None], STEP).score[0, -24:].max() == 0  # the surge detector ignores drops

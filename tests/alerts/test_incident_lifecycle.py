@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from conftest import CITIES, SOURCES, STEP, T0, add_brand, mention_stream
 
@@ -213,3 +214,36 @@ def test_crawl_blocked_notice(state_db):
 def test_bucket_numbers_are_absolute():
     assert bucket_of(at(0) + timedelta(minutes=4, seconds=59)) == bucket_of(at(0))
     assert bucket_of(at(1)) == bucket_of(at(0)) + 1
+
+
+def test_cached_series_equal_fresh_reads_and_pick_up_late_mentions(store, state_db):
+    """A long-running monitor caches history between passes; what it sees must equal a fresh read,
+    including mentions indexed late (within the refresh window) for buckets already seen."""
+    store.upsert(mention_stream("小米", T0, N - 30, lambda i: 2.0, seed=6))
+    mon = monitor(store, state_db, RecordingOutbox())
+    first, end = bucket_of(at(N - 30)) - 3 * 288, bucket_of(at(N - 30))
+    mon._series("小米", first, end)
+    late = mention_stream("小米", at(N - 34), 4, lambda i: 9.0, seed=7, prefix="late")
+    store.upsert(late)  # arrived after the pass that first read those buckets
+    cached = mon._series("小米", first + 6, end + 6)
+    fresh = monitor(store, state_db, RecordingOutbox())._series("小米", first + 6, end + 6)
+    np.testing.assert_array_equal(cached[0], fresh[0])
+    np.testing.assert_array_equal(cached[1], fresh[1])
+    assert cached[0][-10:-6].sum() >= len(late)
+
+
+def test_escalation_is_published_as_an_update(store, state_db):
+    ramp = {SURGE: 7.0, SURGE + 1: 7.0, SURGE + 2: 60.0, SURGE + 3: 80.0, SURGE + 4: 80.0}
+    store.upsert(mention_stream("小米", T0, N, lambda i: ramp.get(i, 1.0), seed=8, prefix="r"))
+    add_brand(state_db)
+    out = RecordingOutbox()
+    mon = monitor(store, state_db, out, kinds=("volume_surge",))
+    r1 = mon.run_once(now=at(SURGE + 2))
+    (aid,) = r1.opened
+    first = AlertRepo(state_db).get(aid)
+    r2 = mon.run_once(now=at(SURGE + 5))
+    later = AlertRepo(state_db).get(aid)
+    assert r2.updated == [aid] and r2.opened == []
+    assert later.severity != first.severity and later.version == 2
+    assert later.peak.observed > first.peak.observed
+    assert out.keys[f"{aid}:alert.updated:2"][1]["severity"] == later.severity.value

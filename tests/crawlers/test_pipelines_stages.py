@@ -149,7 +149,7 @@ class _Doubler(BatchingPipeline):
 
 
 def test_batching_groups_items_flushes_on_close_and_isolates_failures():
-    crawler = _crawler(BATCH_SIZE=3, BATCH_MAX_WAIT=30)
+    crawler = _crawler(BATCH_SIZE=3, BATCH_MAX_WAIT=30, BATCH_IDLE_FLUSH=30)
 
     async def main():
         stage = _Doubler.from_crawler(crawler)
@@ -180,10 +180,30 @@ def test_batching_groups_items_flushes_on_close_and_isolates_failures():
 
 
 def test_batching_timer_flushes_a_partial_batch():
-    crawler = _crawler(BATCH_SIZE=100, BATCH_MAX_WAIT=0.05)
+    crawler = _crawler(BATCH_SIZE=100, BATCH_MAX_WAIT=0.05, BATCH_IDLE_FLUSH=30)
 
     async def main():
         stage = _Doubler.from_crawler(crawler)
         return await asyncio.wait_for(stage.process_item(21), timeout=5)
 
     assert asyncio.run(main()) == 42
+
+
+def test_batching_flushes_when_items_stop_arriving_and_keeps_a_steady_stream_together():
+    crawler = _crawler(BATCH_SIZE=100, BATCH_MAX_WAIT=30, BATCH_IDLE_FLUSH=1.0)
+
+    async def main():
+        stage = _Doubler.from_crawler(crawler)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tasks = []
+        for i in range(5):  # a steady stream: each item arrives before the idle timer fires
+            tasks.append(asyncio.ensure_future(stage.process_item(i)))
+            await asyncio.sleep(0.05)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        return stage, results, loop.time() - started
+
+    stage, results, took = asyncio.run(main())
+    assert results == [0, 2, 4, 6, 8]
+    assert stage.batches == [[0, 1, 2, 3, 4]]  # one batch, flushed once the stream went quiet
+    assert took < 5

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from datetime import datetime
+
 from conftest import PAGES
 
 W = PAGES / "weibo"
@@ -92,3 +96,23 @@ def test_cookie_header_carries_only_sub(replay_server, run_crawl, tmp_path):
     assert {r.headers.get("Cookie") for r in replay_server.requests} == {"SUB=_2A25secret"}
     assert "_2A25secret" not in run.log  # names are logged, values never
     assert "sending SUB" in run.log
+
+
+def test_repeat_run_starts_at_the_newest_stored_hour(replay_server, run_crawl, tmp_path):
+    replay_server.add("/weibo", query={"page": "1"}, body=W / "search_p1.html")
+    replay_server.add("/weibo", body=W / "search_no_result.html")
+    args = {"keyword": "小米", "base_url": replay_server.url}  # no start: the rolling window
+    env = {"OPMON_DATA_DIR": str(tmp_path / "data")}
+    first = run_crawl("weibo_search", args, env=env)
+    assert first.finish_reason == "finished" and len(first.items) == 4
+    with sqlite3.connect(tmp_path / "data" / "mentions.db") as db:
+        state = json.loads(db.execute("SELECT state FROM crawl_state").fetchone()[0])
+    newest = datetime.fromisoformat(state["newest_published_at"])
+    again = run_crawl("weibo_search", args, env=env)
+    assert again.finish_reason == "finished"
+    scopes = [r.query["timescope"] for r in replay_server.requests if r.path == "/weibo"]
+    assert scopes[-1].startswith(f"custom:{newest:%Y-%m-%d}-{newest.hour}:")
+    # an explicit range is a backfill: crawled as asked, whatever is stored
+    run_crawl("weibo_search", {**args, "start": "2026-11-20-0", "end": "2026-11-21-0"}, env=env)
+    assert [r.query["timescope"] for r in replay_server.requests if r.path == "/weibo"][-1] == (
+        "custom:2026-11-20-0:2026-11-21-0")

@@ -127,3 +127,16 @@ def test_bundled_model_loads_from_settings_when_shipped(settings):
     good, bad = analyzer.score_texts(["质量非常好，物流也快，很满意", "太差了，用两天就坏了，客服也不理人"])
     assert analyzer.model_name.startswith("bundled:")
     assert good.label == Label.positive and bad.label == Label.negative
+
+
+def test_three_class_abstention_threshold(tiny_model_dir):
+    from nlp.scoring import decide
+
+    pipe = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    probs = np.array([[0.45, 0.10, 0.45], [0.05, 0.05, 0.90], [0.30, 0.25, 0.45]], dtype=np.float32)
+    assert [s.label for s in pipe.postprocess(probs)] == [Label.negative, Label.positive, Label.positive]
+    pipe.neutral_below = 0.5
+    assert [s.label for s in pipe.postprocess(probs)] == [Label.neutral, Label.positive, Label.neutral]
+    assert decide(probs, ("negative", "neutral", "positive"), 0.5) == ["neutral", "positive", "neutral"]
+    # binary sets ignore the threshold: only P(pos) vs P(neg) counts
+    assert decide(probs, ("negative", "positive"), 0.5) == ["negative", "positive", "positive"]

@@ -124,3 +124,40 @@ def test_several_writer_processes_and_a_reader_never_see_a_lock_error(tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     st.close()
+
+
+def test_both_search_plans_return_the_same_pages(sqlite_store):
+    sqlite_store.upsert(list(generate(500, seed=8, days=10, end=END)))
+    queries = [dict(q="物流"), dict(q="小米", sort="engagement"), dict(q="一般般吧", brands=["小米", "华为"]),
+               dict(q="客服", since=END - timedelta(days=4), sources=["weibo"])]
+
+    def pages(**q):
+        out, cur, totals = [], None, []
+        while True:
+            page = sqlite_store.search(SearchQuery(limit=9, cursor=cur, **q))
+            out += [m.id for m in page.items]
+            totals.append(page.total)
+            cur = page.next_cursor
+            if cur is None:
+                return out, totals[0]
+
+    for q in queries:
+        sqlite_store.fts_walk_threshold = 10**9  # sort the matches
+        by_sort = pages(**q)
+        sqlite_store.fts_walk_threshold = 0  # walk the index
+        assert pages(**q) == by_sort and by_sort[1] == len(by_sort[0]) > 0, q
+
+
+def test_counts_from_rollups_equal_counts_of_rows(sqlite_store):
+    ms = list(generate(500, seed=9, days=10, end=END))
+    sqlite_store.upsert(ms)
+    since = END - timedelta(days=5)  # whole hours: answered from the hourly rollup
+    f = Filters(brands=["小米"], sources=["weibo", "jd"], sentiments=["negative", "neutral"], since=since)
+    want = sum("小米" in m.brands and m.source in ("weibo", "jd") and m.sentiment is not None
+               and m.sentiment.label in ("negative", "neutral") and m.published_at >= since for m in ms)
+    assert sqlite_store._count_from_rollup(f) == want == sqlite_store.count(f)
+    odd = f.model_copy(update={"since": since + timedelta(minutes=1)})
+    assert sqlite_store._count_from_rollup(odd) is None  # not hour-aligned: counted from rows
+    assert sqlite_store.count(odd) == sum("小米" in m.brands and m.source in ("weibo", "jd") and m.sentiment is not None
+                                          and m.sentiment.label in ("negative", "neutral")
+                                          and m.published_at >= odd.since for m in ms)

@@ -342,3 +342,13 @@ def test_crawl_state_round_trips_and_overwrites(store):
     assert store.get_crawl_state("weibo", "小米") == {"since_id": "456"}
     assert store.get_crawl_state("weibo", "华为") == {"since_id": "9"}
     assert store.get_crawl_state("tieba", "小米") is None
+
+
+def test_week_trend_in_shanghai_counts_whole_monday_weeks(loaded, corpus):
+    since, until = datetime(2026, 10, 28, tzinfo=SH), datetime(2026, 11, 21, tzinfo=SH)
+    buckets = loaded.trend(TrendQuery(since=since, until=until, interval="week"))
+    assert [b.start for b in buckets] == [datetime(2026, 10, 26, tzinfo=SH) + timedelta(weeks=i) for i in range(4)]
+    for b in buckets:
+        assert b.total == sum(b.start <= m.published_at < b.start + timedelta(weeks=1) for m in corpus)
+        assert b.negative == sum(b.start <= m.published_at < b.start + timedelta(weeks=1)
+                                 and m.sentiment is not None and m.sentiment.label == "negative" for m in corpus)
