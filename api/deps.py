@@ -4,6 +4,10 @@ Everything heavy (store, state DB, analyzer, key repo, rate limiter) is created 
 (`api/main.py`) and kept on `app.state`; these functions only hand it out. Tests override
 `get_settings_dep` (or pass settings to `create_app`).
 
+The getters are `async def` on purpose: FastAPI runs a sync dependency in the thread pool, and a
+thread hop per dependency per request costs more than the getter itself. They never block (the key
+lookup is cached; a cache miss is one indexed SQLite read).
+
 Route usage::
 
     @router.get("/v1/things", response_model=Things)
@@ -37,30 +41,30 @@ def get_settings_dep() -> Settings:
     return get_settings()
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store = getattr(request.app.state, "store", None)
     if store is None:
         raise StoreUnavailable("the mention store is not open (see /readyz)")
     return store
 
 
-def get_state_db(request: Request) -> StateDB:
+async def get_state_db(request: Request) -> StateDB:
     db = getattr(request.app.state, "state_db", None)
     if db is None:
         raise StoreUnavailable("the state database is not open (see /readyz)")
     return db
 
 
-def get_analyzer(request: Request) -> Any | None:
+async def get_analyzer(request: Request) -> Any | None:
     """The NLP analyzer (nlp.analyzer.Analyzer), or None when NLP is disabled or failed to load."""
     return getattr(request.app.state, "analyzer", None)
 
 
-def get_brand_repo(db: StateDB = Depends(get_state_db)) -> BrandRepo:
+async def get_brand_repo(db: StateDB = Depends(get_state_db)) -> BrandRepo:
     return BrandRepo(db)
 
 
-def get_key_repo(request: Request) -> KeyRepo:
+async def get_key_repo(request: Request) -> KeyRepo:
     repo = getattr(request.app.state, "keys", None)
     if repo is None:
         raise StoreUnavailable("the state database is not open (see /readyz)")
@@ -82,7 +86,7 @@ def require_scope(scope: str) -> Callable[..., Principal]:
     """
     needed = Scope(scope)
 
-    def dependency(
+    async def dependency(
         request: Request,
         api_key: str | None = Security(_api_key_header),
         bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
@@ -92,7 +96,10 @@ def require_scope(scope: str) -> Callable[..., Principal]:
         if not token:
             raise HTTPException(401, "missing API key: send `X-API-Key: <token>` or `Authorization: Bearer <token>`",
                                 headers={"WWW-Authenticate": 'Bearer realm="opmon"'})
-        principal = get_key_repo(request).authenticate(token.strip())
+        repo = getattr(request.app.state, "keys", None)
+        if repo is None:
+            raise StoreUnavailable("the state database is not open (see /readyz)")
+        principal = repo.authenticate(token.strip())
         if principal is None:
             raise HTTPException(401, "invalid or revoked API key",
                                 headers={"WWW-Authenticate": 'Bearer realm="opmon"'})

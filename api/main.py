@@ -75,7 +75,10 @@ def create_app(settings: Settings | None = None, *, webhook_worker: bool = True)
     )
     app.state.settings = settings
     app.state.webhook_worker = webhook_worker
-    app.dependency_overrides[get_settings_dep] = lambda: app.state.settings
+    async def _settings() -> Settings:  # async: no thread-pool hop per request
+        return app.state.settings
+
+    app.dependency_overrides[get_settings_dep] = _settings
     install_error_handlers(app)
     for module in (mentions, trends, topics, touchpoints, alerts, brands, export, webhooks, keys, health, dashboard):
         app.include_router(module.router)

@@ -115,7 +115,8 @@ def start_server(db: Path, state: Path, port: int, workers: int = 1) -> subproce
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.cli:app_factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+         "--timeout-keep-alive", "60"],
         cwd=ROOT, env=env,
     )
     import httpx
@@ -167,19 +168,32 @@ class _Conns:
         async with self.sem:
             if time.perf_counter() > deadline:
                 raise Overloaded
-            conn = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
-            reader, writer = conn
+            request = f"GET {url} HTTP/1.1\r\nHost: {self.host}\r\nX-API-Key: {self.token}\r\n\r\n".encode()
+            reused = bool(self.idle)
+            conn = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
             try:
-                writer.write(f"GET {url} HTTP/1.1\r\nHost: {self.host}\r\nX-API-Key: {self.token}\r\n\r\n".encode())
-                status, keep = await asyncio.wait_for(self._read(reader), timeout)
-            except BaseException:
-                writer.close()
-                raise
+                status, keep = await self._exchange(conn, request, timeout)
+            except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+                conn[1].close()
+                if not reused:
+                    raise
+                # the server closed an idle keep-alive connection: retry once on a fresh one
+                conn = await asyncio.open_connection(self.host, self.port)
+                status, keep = await self._exchange(conn, request, timeout)
             if keep:
                 self.idle.append(conn)
             else:
-                writer.close()
+                conn[1].close()
             return status
+
+    async def _exchange(self, conn, request: bytes, timeout: float) -> tuple[int, bool]:
+        reader, writer = conn
+        try:
+            writer.write(request)
+            return await asyncio.wait_for(self._read(reader), timeout)
+        except BaseException:
+            writer.close()
+            raise
 
     @staticmethod
     async def _read(reader: asyncio.StreamReader) -> tuple[int, bool]:

@@ -8,20 +8,32 @@ from pathlib import Path
 
 def render(meta: dict) -> str:
     arch = meta["architecture"]
+    linear = meta.get("linear") or {}
+    lin_n = (linear.get("ngram_range") or [1, 3])[1]
+    lin_f = linear.get("features", 0)
     lines = [
         f"# {meta['name']}: the bundled Chinese sentiment model",
         "",
         "A small BERT-shaped transformer over single characters, trained from scratch by this project, "
-        "averaged with a character 1-3-gram TF-IDF logistic regression trained on the same rows "
-        f"(transformer weight {meta['transformer_weight']}, chosen on the dev split). Three classes: "
-        "negative / neutral / positive. Loads with `AutoModelForSequenceClassification` + `AutoTokenizer` "
-        "(the ensemble half is read by `nlp.sentiment.SentimentPipeline`).",
+        f"averaged with a character 1-{lin_n}-gram TF-IDF logistic regression ({lin_f:,} features) trained on "
+        f"the same rows (transformer weight {meta['transformer_weight']}, chosen by dev log-loss). Three classes: "
+        "negative / neutral / positive; the label is neutral when max(P(pos), P(neg)) < "
+        f"{meta.get('neutral_below', 0)} (tuned on dev 3-class macro-F1). The transformer loads with "
+        "`AutoModelForSequenceClassification` + `AutoTokenizer`; `nlp.sentiment.SentimentPipeline` reads the "
+        "ensemble (`ensemble.json`, `linear/`: safetensors + JSON, no pickle).",
         "",
         "## Reproduce",
         "",
         "```bash",
         f"{meta['command']}".strip(),
         "```",
+        "",
+        "",
+        f"Shipped files were written by `{meta.get('invocation', meta['command'])}`"
+        if meta.get("invocation", meta["command"]) != meta["command"] else "",
+        "(`--transformer-from` reuses the transformer of that same seeded command's earlier run: training is "
+        "seeded and ran on CPU with `--threads 1`; a rerun matched its logged losses until it was stopped at batch 50)"
+        if meta.get("invocation", meta["command"]) != meta["command"] else "",
         "",
         f"- seed: `{meta['seed']}`; device used: {meta['device']}; wall time: {meta['train_minutes']} min "
         f"({meta['epochs_run']} epochs); machine: 2 shared CPU cores, 24 GB, no GPU",
@@ -42,7 +54,8 @@ def render(meta: dict) -> str:
         "",
         "## Held-out metrics (10% of each corpus, never trained on)",
         "",
-        "Binary sets: positive iff P(positive) >= P(negative). 3-class sets: argmax.",
+        "Binary sets: positive iff P(positive) >= P(negative). 3-class sets: the model's label (argmax with the "
+        "neutral threshold); the transformer-alone column is plain argmax.",
         "",
         "| split | n | accuracy | macro-F1 | transformer alone: accuracy / macro-F1 |",
         "|---|---:|---:|---:|---:|",

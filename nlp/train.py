@@ -49,6 +49,8 @@ def parse_args(argv=None):
                         "(re-assembles the ensemble, threshold and card)")
     p.add_argument("--linear-ngrams", type=int, default=4, help="linear half: char 1..N-grams")
     p.add_argument("--linear-features", type=int, default=500_000, help="linear half: vocabulary size")
+    p.add_argument("--linear-hash-bits", type=int, default=0,
+                   help="linear half: hash all n-grams into 2^N features instead of a capped vocabulary")
     return p.parse_args(argv)
 
 
@@ -133,9 +135,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     words = list(sys.argv[1:] if argv is None else argv)
     args.invocation = "python -m nlp.train " + " ".join(words)
-    if "--transformer-from" in words:  # the command that reproduces everything drops the reuse flag
-        i = words.index("--transformer-from")
-        words = words[:i] + words[i + 2:]
+    for flag in ("--transformer-from", "--out"):  # the reproducing command: no reuse, default output
+        if flag in words:
+            i = words.index(flag)
+            words = words[:i] + words[i + 2:]
     args.command = "python -m nlp.train " + " ".join(words)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.time()
@@ -252,8 +255,9 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
 
         t0 = time.time()
         linear = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed,
-                                     ngram_range=(1, args.linear_ngrams), max_features=args.linear_features)
-        log.info("linear model: %d features, fitted in %.0fs", len(linear.vocabulary), time.time() - t0)
+                                     ngram_range=(1, args.linear_ngrams), max_features=args.linear_features,
+                                     hash_bits=args.linear_hash_bits or None)
+        log.info("linear model: %d features, fitted in %.0fs", linear.n_features, time.time() - t0)
         dev_texts = [ex.text for ex in dev]
         p_tr = dev_pipeline().predict_proba(dev_texts)
         p_lin = linear.predict_proba(dev_texts)[:, [linear.classes.index(c) for c in LABEL2ID]]
@@ -294,7 +298,8 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         "epochs_run": epochs_run,
         "transformer_weight": weight,
         "neutral_below": neutral_below,
-        "linear": {"ngram_range": [1, args.linear_ngrams], "features": len(linear.vocabulary)} if linear else None,
+        "linear": {"ngram_range": [1, args.linear_ngrams], "features": linear.n_features,
+                   "hashed": bool(linear.hash_bits)} if linear else None,
         "train_minutes": round((time.time() - started) / 60, 1),
         "transformer_minutes": transformer_minutes,
         "device": device,

@@ -7,7 +7,8 @@ Layout (see docs/storage.md):
 - `mentions_fts`: contentless FTS5 over CJK bigrams (store/cjk.py), rowid = seq.
 - `mention_brands`, `mention_keywords`, `mention_aspects`: one row per value, for filters and
   aggregations.
-- `rollup_hour` (brand x UTC hour x source -> counts per sentiment) and `rollup_5min`
+- `rollup_hour` (brand x UTC hour x source -> counts per sentiment), `rollup_brand_hour` (the same
+  without the source, for trends over all sources) and `rollup_5min`
   (brand x 5 minutes -> counts per sentiment), kept exact on every write: an update subtracts the
   old row's contribution and adds the new one. Brand '*' counts every mention once; brand ''
   counts mentions that name no brand.
@@ -93,6 +94,11 @@ CREATE TABLE IF NOT EXISTS rollup_hour (
     total INTEGER NOT NULL, positive INTEGER NOT NULL, neutral INTEGER NOT NULL,
     negative INTEGER NOT NULL, unscored INTEGER NOT NULL,
     PRIMARY KEY (brand, hour, source)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_brand_hour (
+    brand TEXT NOT NULL, hour INTEGER NOT NULL,
+    total INTEGER NOT NULL, positive INTEGER NOT NULL, neutral INTEGER NOT NULL,
+    negative INTEGER NOT NULL, unscored INTEGER NOT NULL,
+    PRIMARY KEY (brand, hour)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollup_5min (
     brand TEXT NOT NULL, slot INTEGER NOT NULL,
     total INTEGER NOT NULL, positive INTEGER NOT NULL, neutral INTEGER NOT NULL,
@@ -105,6 +111,12 @@ CREATE TABLE IF NOT EXISTS crawl_state (
 
 _ROLLUP_HOUR_UPSERT = (
     "INSERT INTO rollup_hour VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(brand, hour, source) DO UPDATE SET "
+    "total = total + excluded.total, positive = positive + excluded.positive, "
+    "neutral = neutral + excluded.neutral, negative = negative + excluded.negative, "
+    "unscored = unscored + excluded.unscored"
+)
+_ROLLUP_BRAND_HOUR_UPSERT = (
+    "INSERT INTO rollup_brand_hour VALUES (?,?,?,?,?,?,?) ON CONFLICT(brand, hour) DO UPDATE SET "
     "total = total + excluded.total, positive = positive + excluded.positive, "
     "neutral = neutral + excluded.neutral, negative = negative + excluded.negative, "
     "unscored = unscored + excluded.unscored"
@@ -164,6 +176,16 @@ class _Rollups:
 
     def write(self, c: sqlite3.Connection) -> None:
         c.executemany(_ROLLUP_HOUR_UPSERT, [(*k, *v) for k, v in self.hour.items() if any(v)])
+        # The same counts without the source: a trend over all sources reads 5x fewer rows.
+        per_brand: dict[tuple, list[int]] = {}
+        for (b, hour, _source), v in self.hour.items():
+            acc = per_brand.get((b, hour))
+            if acc is None:
+                per_brand[(b, hour)] = list(v)
+            else:
+                for j in range(5):
+                    acc[j] += v[j]
+        c.executemany(_ROLLUP_BRAND_HOUR_UPSERT, [(*k, *v) for k, v in per_brand.items() if any(v)])
         c.executemany(_ROLLUP_5MIN_UPSERT, [(*k, *v) for k, v in self.five.items() if any(v)])
 
 
@@ -502,7 +524,12 @@ class SqliteStore(Store):
         if unit == FIVE_MIN_US and (q.sources or split == "source"):
             exact_from_rollup = False  # the 5-minute rollup has no source dimension
         if exact_from_rollup:
-            table, col = ("rollup_5min", "slot") if unit == FIVE_MIN_US else ("rollup_hour", "hour")
+            if unit == FIVE_MIN_US:
+                table, col = "rollup_5min", "slot"
+            elif q.sources or split == "source":
+                table, col = "rollup_hour", "hour"
+            else:
+                table, col = "rollup_brand_hour", "hour"
             if split == "brand":
                 brands = q.brands or [r[0] for r in self._read(
                     f"SELECT DISTINCT brand FROM {table} WHERE {col} >= ? AND {col} < ? "
@@ -640,7 +667,13 @@ class SqliteStore(Store):
                 r[0] += 1
                 r[li] += 1
         stored = {(r[0], r[1], r[2]): list(r[3:]) for r in self._read("SELECT * FROM rollup_hour")}
-        diffs = []
+        by_brand: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        for (b, hour, _source), v in recount.items():
+            for j in range(5):
+                by_brand[(b, hour)][j] += v[j]
+        stored_b = {(r[0], r[1]): list(r[2:]) for r in self._read("SELECT * FROM rollup_brand_hour")}
+        diffs = [(k, by_brand.get(k, [0] * 5), stored_b.get(k, [0] * 5))
+                 for k in set(by_brand) | set(stored_b) if by_brand.get(k, [0] * 5) != stored_b.get(k, [0] * 5)]
         for k in set(recount) | set(stored):
             want, have = recount.get(k, [0] * 5), stored.get(k, [0] * 5)
             if want != have:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
@@ -66,7 +66,7 @@ def trends(
             series.extend(_series(b, key, rows) for key, rows in sorted(by_key.items(), key=lambda kv: str(kv[0])))
         else:
             series.append(_series(b, None, buckets))
-    body = {"interval": interval, "tz": tz, "since": s.isoformat(), "until": u.isoformat(), "split_by": split_by,
+    body = {"interval": interval, "tz": tz, "since": s, "until": u, "split_by": split_by,
             "series": series, "share_of_voice": _share_of_voice(brands, series) if len(brands) > 1 else None}
     # Hundreds of buckets: serialise plain dicts once instead of validating models twice (the
     # response_model above still documents the shape, and tests check it against TrendResponse).
@@ -78,7 +78,7 @@ def _net(pos: int, neg: int, total: int) -> float | None:
 
 
 def _series(brand: str | None, source: str | None, buckets: list[TrendBucket]) -> dict:
-    points = [{"start": b.start.isoformat(), "total": b.total, "positive": b.positive, "neutral": b.neutral,
+    points = [{"start": b.start, "total": b.total, "positive": b.positive, "neutral": b.neutral,
                "negative": b.negative, "unscored": b.unscored,
                "net_sentiment": _net(b.positive, b.negative, b.total)} for b in buckets]
     total = sum(p["total"] for p in points)
@@ -90,7 +90,7 @@ def _series(brand: str | None, source: str | None, buckets: list[TrendBucket]) -
 
 def _share_of_voice(brands: list[str], series: list[dict]) -> dict:
     totals: dict[str, int] = dict.fromkeys(brands, 0)
-    per_bucket: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(brands, 0))
+    per_bucket: dict[datetime, dict[str, int]] = defaultdict(lambda: dict.fromkeys(brands, 0))
     for s in series:
         totals[s["brand"]] += s["total"]
         for p in s["buckets"]:

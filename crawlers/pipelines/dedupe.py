@@ -39,13 +39,11 @@ class DedupePipeline(Stage):
         if len(norm) < self.min_chars:
             return mention
         original = self.exact.get(norm)
-        sig = minhash(norm)
         if original is None:
-            original = self.index.find(sig)
+            original = self.index.find_or_add(minhash(norm), mention.id)
         if original is not None and original != mention.id:
             mention.dup_of = original
             self.stats.inc_value("pipeline/dedupe/near_duplicates")
             return mention
         self.exact[norm] = mention.id
-        self.index.add(sig, mention.id)
         return mention

@@ -60,19 +60,38 @@ class NearDupIndex:
         step = ROWS * 8
         return [raw[i:i + step] for i in range(0, BANDS * step, step)]
 
-    def find(self, sig: np.ndarray) -> str | None:
-        for band, key in zip(self.bands, self._keys(sig), strict=True):
-            for other, ident in band.get(key, ()):
-                if similarity(sig, other) >= self.threshold:
-                    return ident
-        return None
+    def find(self, sig: np.ndarray, keys: list[bytes] | None = None) -> str | None:
+        """An indexed text whose estimated similarity reaches the threshold, or None."""
+        cands: dict[str, np.ndarray] = {}
+        for band, key in zip(self.bands, keys or self._keys(sig), strict=True):
+            bucket = band.get(key)
+            if bucket:
+                for other, ident in bucket:
+                    cands.setdefault(ident, other)
+        if not cands:
+            return None
+        # one vectorised comparison instead of one numpy call per candidate
+        sims = np.count_nonzero(np.stack(list(cands.values())) == sig, axis=1)
+        hits = np.flatnonzero(sims >= self.threshold * NUM_PERM)
+        return list(cands)[hits[0]] if hits.size else None
 
-    def add(self, sig: np.ndarray, ident: str) -> None:
+    def add(self, sig: np.ndarray, ident: str, keys: list[bytes] | None = None) -> None:
         if self.size >= self.max_entries:  # bounded memory on very long crawls
             self.bands = [{} for _ in range(BANDS)]
             self.size = 0
-        for band, key in zip(self.bands, self._keys(sig), strict=True):
-            bucket = band.setdefault(key, [])
-            if len(bucket) < BUCKET_CAP:
-                bucket.append((sig, ident))
+        entry = (sig, ident)
+        for band, key in zip(self.bands, keys or self._keys(sig), strict=True):
+            bucket = band.get(key)
+            if bucket is None:
+                band[key] = [entry]
+            elif len(bucket) < BUCKET_CAP:
+                bucket.append(entry)
         self.size += 1
+
+    def find_or_add(self, sig: np.ndarray, ident: str) -> str | None:
+        """The near-duplicate's id if there is one; otherwise index this text and return None."""
+        keys = self._keys(sig)
+        found = self.find(sig, keys)
+        if found is None:
+            self.add(sig, ident, keys)
+        return found

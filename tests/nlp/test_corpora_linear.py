@@ -42,3 +42,14 @@ def test_real_corpora_map_labels_and_never_leak_heldout():
     assert not any(emoticon.search(ex.text) for ex in parts["train"] if ex.corpus == "weibo_senti_100k")
     n = sum(len(p) for p in parts.values())
     assert 0.08 < len(parts["heldout"]) / n < 0.12
+
+
+def test_hashed_linear_model_learns_and_round_trips(tmp_path):
+    texts, labels = toy_rows()
+    model = CharNgramLinear.fit(texts, labels, min_df=1, hash_bits=14)
+    assert model.vocabulary is None and model.n_features == 2 ** 14
+    probs = model.predict_proba(["质量很好，很喜欢", "太差了，垃圾"])
+    assert model.classes[int(probs[0].argmax())] == "positive" and model.classes[int(probs[1].argmax())] == "negative"
+    model.save(tmp_path / "h")
+    np.testing.assert_allclose(CharNgramLinear.load(tmp_path / "h").predict_proba(["质量很好，很喜欢"]), probs[:1],
+                               atol=2e-3)
