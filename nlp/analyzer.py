@@ -45,9 +45,8 @@ def rating_sentiment(rating: float) -> Sentiment:
 
 
 def _mean_sentiment(items: list[Sentiment], neutral_below: float = 0.0) -> Label:
-    """One label from several sentences: the mean probabilities, decided like a single text."""
-    if len(items) == 1:
-        return items[0].label
+    """One label from the sentences that mention a touchpoint: their mean probabilities, neutral
+    while max(P(pos), P(neg)) is below the aspect threshold."""
     probs = {label: sum(s.probs[label] for s in items) / len(items) for label in ORDER}
     if max(probs[Label.positive], probs[Label.negative]) < neutral_below:
         return Label.neutral
@@ -104,7 +103,7 @@ class Analyzer:
         doc_sent = dict(zip(scored_idx, results[: len(scored_idx)], strict=True))
         sent_sent = dict(zip(unique_sentences, results[len(scored_idx):], strict=True))
 
-        threshold = getattr(self.pipeline, "neutral_below", 0.0)
+        threshold = getattr(self.pipeline, "aspect_neutral_below", 0.0)
         out = []
         for i, m in enumerate(mentions):
             text = texts[i]

@@ -125,12 +125,12 @@ def load_all(root: Path, corpora=CORPORA, seed: int = SEED) -> dict[str, list[Ex
     return parts
 
 
-def car_heldout_aspects(root: Path, seed: int = SEED) -> list[Example]:
-    """Held-out car posts with all their aspect rows (mixed-polarity posts included)."""
+def car_heldout_aspects(root: Path, seed: int = SEED, split: str = "heldout") -> list[Example]:
+    """Car posts of one split with all their aspect rows (mixed-polarity posts included)."""
     posts: dict[str, dict] = defaultdict(lambda: {"text": "", "aspects": []})
     for row in _rows(root / FILES["bdci2018_car"]):
         post = posts[row["content_id"].strip()]
         post["text"] = row["content"]
         post["aspects"].append((row["subject"].strip(), CAR_MAP[row["sentiment_value"].strip()]))
     return [Example(normalise(p["text"]), "", "bdci2018_car", f"car:{cid}", sorted(set(p["aspects"])))
-            for cid, p in posts.items() if split_of(f"car:{cid}", seed) == "heldout"]
+            for cid, p in posts.items() if split_of(f"car:{cid}", seed) == split]

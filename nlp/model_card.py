@@ -18,7 +18,9 @@ def render(meta: dict) -> str:
         f"averaged with a character 1-{lin_n}-gram TF-IDF logistic regression ({lin_f:,} features) trained on "
         f"the same rows (transformer weight {meta['transformer_weight']}, chosen by dev log-loss). Three classes: "
         "negative / neutral / positive; the label is neutral when max(P(pos), P(neg)) < "
-        f"{meta.get('neutral_below', 0)} (tuned on dev 3-class macro-F1). The transformer loads with "
+        f"{meta.get('neutral_below', 0)} (tuned on dev 3-class macro-F1; for touchpoint sentences "
+        f"{meta.get('aspect_neutral_below', meta.get('neutral_below', 0))}, tuned on dev car aspects). "
+        "The transformer loads with "
         "`AutoModelForSequenceClassification` + `AutoTokenizer`; `nlp.sentiment.SentimentPipeline` reads the "
         "ensemble (`ensemble.json`, `linear/`: safetensors + JSON, no pickle).",
         "",

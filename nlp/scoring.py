@@ -15,7 +15,7 @@ def decide(probs: np.ndarray, classes: Sequence[str], neutral_below: float = 0.0
     On a binary test set (classes = negative/positive) neutral is not an answer the data can
     check, so the prediction is positive iff P(positive) >= P(negative): a binary set is never
     penalised by the neutral class. With all three classes the answer is the argmax, except that
-    it is neutral while max(P(pos), P(neg)) < `neutral_below` (the model's calibrated abstention).
+    it is neutral while max(P(pos), P(neg)) < `neutral_below` (abstention tuned on dev data).
     """
     cols = [LABELS3.index(c) for c in classes]
     sub = probs[:, cols]

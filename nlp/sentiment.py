@@ -3,7 +3,7 @@
 `SentimentPipeline.load()` takes "bundled", a local save_pretrained directory or a Hugging Face id
 (read from the local cache only: nothing downloads at run time). Any
 AutoModelForSequenceClassification checkpoint works: label names come from `config.id2label`
-(2-class models get a calibrated neutral band, 3+-class models are pooled into
+(2-class models get a neutral band by abstention, 3+-class models are pooled into
 positive/neutral/negative). A model directory may also hold a `linear/` char-n-gram model and an
 `ensemble.json` weight; the bundled model uses that to average both models' probabilities.
 """
@@ -93,7 +93,7 @@ class SentimentPipeline:
 
     def __init__(self, model, tokenizer, *, name: str, device: str = "cpu", batch_size: int = 256,
                  max_length: int | None = None, linear=None, transformer_weight: float = 1.0,
-                 neutral_below: float = 0.0):
+                 neutral_below: float = 0.0, aspect_neutral_below: float | None = None):
         import torch
 
         self.model = model.eval().to(device)
@@ -114,6 +114,8 @@ class SentimentPipeline:
         # Calibrated abstention on top of the 3-class head: neutral while max(P(pos), P(neg)) is below
         # this (tuned on the dev split for the bundled model; 0 = plain argmax).
         self.neutral_below = neutral_below
+        # Sentences about one touchpoint are more often neutral than whole posts: a threshold of their own.
+        self.aspect_neutral_below = neutral_below if aspect_neutral_below is None else aspect_neutral_below
         self.calls = 0  # forward() invocations, so callers/tests can check batching
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._prefix, self._suffix = self._special_tokens()
@@ -143,7 +145,7 @@ class SentimentPipeline:
         except (OSError, ValueError, KeyError) as exc:
             hint = "" if local else " (hub ids load from the local Hugging Face cache only; download it first)"
             raise ModelError(f"cannot load sentiment model {name!r}: {exc}{hint}") from exc
-        linear, weight, neutral_below = None, 1.0, 0.0
+        linear, weight, neutral_below, aspect_below = None, 1.0, 0.0, None
         if local and (Path(path) / "ensemble.json").exists():
             from nlp.linear import CharNgramLinear
 
@@ -153,12 +155,14 @@ class SentimentPipeline:
                     linear = CharNgramLinear.load(Path(path) / spec["linear_dir"])
                 weight = float(spec.get("transformer_weight", 0.5))
                 neutral_below = float(spec.get("neutral_below", 0.0))
+                aspect_below = float(spec.get("aspect_neutral_below", neutral_below))
             except (OSError, ValueError, KeyError) as exc:
                 raise ModelError(f"model {name!r} names an ensemble (ensemble.json) whose linear half "
                                  f"does not load: {exc}") from exc
         display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
         return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
-                   max_length=max_length, linear=linear, transformer_weight=weight, neutral_below=neutral_below)
+                   max_length=max_length, linear=linear, transformer_weight=weight, neutral_below=neutral_below,
+                   aspect_neutral_below=aspect_below)
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """Find the ids a tokenizer wraps around one text ([CLS] .. [SEP], <s> .. </s>, ...)."""

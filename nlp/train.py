@@ -270,6 +270,15 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
     neutral_below = tune_neutral_below(dev_probs[three], [dev[i].label for i in three], [dev[i].corpus for i in three])
     log.info("neutral abstention threshold (dev 3-class macro-F1): %.2f", neutral_below)
 
+    aspect_below = neutral_below
+    if "bdci2018_car" in {ex.corpus for ex in dev}:
+        from nlp.aspect_eval import aspect_pairs, tune_aspect_threshold
+        from nlp.data import car_heldout_aspects
+
+        pairs, *_ = aspect_pairs(dev_pipeline(linear, weight), car_heldout_aspects(root, args.seed, "dev"))
+        aspect_below = tune_aspect_threshold(pairs) if pairs else neutral_below
+        log.info("aspect neutral threshold (dev car aspect-sentiment macro-F1): %.2f", aspect_below)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -277,7 +286,7 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
     if linear is not None:
         linear.save(out / "linear")
     spec = {"linear_dir": "linear" if linear is not None else None, "transformer_weight": weight,
-            "neutral_below": neutral_below}
+            "neutral_below": neutral_below, "aspect_neutral_below": aspect_below}
     (out / "ensemble.json").write_text(json.dumps(spec))
 
     final = SentimentPipeline.load(str(out), device=device)
@@ -298,6 +307,7 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         "epochs_run": epochs_run,
         "transformer_weight": weight,
         "neutral_below": neutral_below,
+        "aspect_neutral_below": aspect_below,
         "linear": {"ngram_range": [1, args.linear_ngrams], "features": linear.n_features,
                    "hashed": bool(linear.hash_bits)} if linear else None,
         "train_minutes": round((time.time() - started) / 60, 1),

@@ -101,3 +101,16 @@ def test_taxonomy_errors_are_config_errors(tmp_path):
     custom = tmp_path / "bank.yaml"
     custom.write_text("name: bank\ntouchpoints:\n  柜台: [柜台, 排号]\n", encoding="utf-8")
     assert [m.touchpoint for m in TouchpointMatcher.from_names(str(custom)).match("柜台排号太久")] == ["柜台"]
+
+
+def test_aspect_scoring_and_threshold_tuning():
+    import numpy as np
+
+    from nlp.aspect_eval import aspect_report, tune_aspect_threshold
+
+    pairs = [("neutral", np.array([0.35, 0.30, 0.35])), ("positive", np.array([0.05, 0.05, 0.90])),
+             ("negative", np.array([0.80, 0.10, 0.10])), ("neutral", np.array([0.40, 0.20, 0.40]))]
+    report = aspect_report(pairs, tp=4, fp=1, fn=1, neutral_below=0.0)
+    assert report["precision"] == 0.8 and report["recall"] == 0.8 and report["sentiment_accuracy"] == 0.5
+    assert aspect_report(pairs, 4, 1, 1, neutral_below=0.5)["sentiment_accuracy"] == 1.0
+    assert tune_aspect_threshold(pairs) == 0.45  # the smallest threshold that turns both unsure pairs neutral
