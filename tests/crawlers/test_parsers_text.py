@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from conftest import PAGES
 from parsel import Selector
 
 from crawlers.parsing.text import element_to_text, html_to_text
@@ -41,10 +44,6 @@ def test_entities_whitespace_and_plain_text():
 
 
 def _fixture_texts():
-    import json
-
-    from conftest import PAGES
-
     texts = []
 
     def walk(node):

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from ops.replay import render
 from ops.replay.content import (
@@ -166,7 +167,6 @@ def test_opmon_replay_command_serves_until_ctrl_c():
     import time
 
     import httpx
-    from conftest import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "replay", "--port", str(port)], cwd=ROOT,
