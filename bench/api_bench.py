@@ -265,7 +265,35 @@ def loadgen_main(args: argparse.Namespace) -> None:
     print(json.dumps(res))
 
 
-def run_loadgen(base: str, token: str, scenario: str, rate: float, duration: float) -> dict:
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(d.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # ppid, utime+stime
+    tree, total = {pid}, 0.0
+    changed = True
+    while changed:
+        changed = False
+        for p, (ppid, _) in stats.items():
+            if ppid in tree and p not in tree:
+                tree.add(p)
+                changed = True
+    for p in tree:
+        total += stats.get(p, (0, 0.0))[1]
+    return total
+
+
+def run_loadgen(base: str, token: str, scenario: str, rate: float, duration: float,
+                server_pid: int | None = None) -> dict:
+    """One scenario; with `server_pid`, also the server's and the load generator's CPU per request."""
+    before = tree_cpu_s(server_pid) if server_pid else 0.0
+    children = os.times()
     out = subprocess.run(
         [sys.executable, __file__, "--loadgen", "--base", base, "--token", token, "--scenario", scenario,
          "--rate", str(rate), "--duration", str(duration)],
@@ -273,7 +301,14 @@ def run_loadgen(base: str, token: str, scenario: str, rate: float, duration: flo
     )
     if out.returncode != 0:
         raise SystemExit(f"load generator failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if server_pid:
+        after = os.times()
+        done = max(1, res["requests"])
+        res["server_cpu_ms_per_req"] = round((tree_cpu_s(server_pid) - before) * 1000 / done, 2)
+        lg = (after.children_user + after.children_system) - (children.children_user + children.children_system)
+        res["loadgen_cpu_ms_per_req"] = round(lg * 1000 / done, 2)
+    return res
 
 
 # --- main -------------------------------------------------------------------------------------------
@@ -314,7 +349,7 @@ def main() -> None:
         run_loadgen(base, token, "trends", 20, 2)  # warm caches (page cache, imports) before measuring
         run_loadgen(base, token, "search", 10, 2)
         for name, rate in (("baseline", args.trend_rate), ("trends", args.trend_rate), ("search", args.search_rate)):
-            r = run_loadgen(base, token, name, rate, args.duration)
+            r = run_loadgen(base, token, name, rate, args.duration, server.pid)
             r["target_rps"] = rate
             results[name] = r
             target = TARGETS.get(name)
@@ -322,6 +357,8 @@ def main() -> None:
             print(f"{name:9s} {rate:5.0f} req/s target -> {r['achieved_rps']:6.1f} req/s  p50 {r['p50_ms']:6.1f} ms  "
                   f"p90 {r['p90_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  max {r['max_ms']:7.1f} ms  "
                   f"errors {r['errors'] or 0}{verdict}", flush=True)
+            print(f"{'':9s} CPU per request: server {r['server_cpu_ms_per_req']:.2f} ms, "
+                  f"load generator {r['loadgen_cpu_ms_per_req']:.2f} ms", flush=True)
     finally:
         server.terminate()
         try:

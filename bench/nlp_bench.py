@@ -1,12 +1,18 @@
 """Sentiment throughput (texts/s) on 10,000 mixed texts, every system in the same run.
 
     python bench/nlp_bench.py [--n 10000] [--device cpu] [--bert-base]
+    python bench/nlp_bench.py --analyze [--n 10000]   # Analyzer.analyze vs score_texts on mentions
 
 Systems: the bundled model end to end (normalise -> tokenise -> forward -> ensemble), its
 transformer alone, the char n-gram linear model alone, and SnowNLP. Texts: the held-out rows of
 the shared corpora (mixed: shopping reviews, Weibo posts, car-forum posts), cycled to --n; without
 the corpora, generated review-like sentences. With --bert-base a random-weight BERT-base-size
 model (12 x 768, built from a config; nothing downloads) is timed too, e.g. on a GPU.
+
+With --analyze it times the crawl pipeline's NLP stage instead: `Analyzer.analyze()` (sentiment,
+keywords, touchpoints and their sentiment, language) against `score_texts()` on the same --n
+Weibo mentions (distinct posts of the Weibo corpora, all splits: a speed test, not a quality one;
+without the corpora, generated mentions), in batches of --batch-size like the crawler's stage.
 """
 
 from __future__ import annotations
@@ -47,6 +53,59 @@ def timed(fn, texts, warm=200):
     return len(texts) / (time.perf_counter() - t0)
 
 
+def weibo_mentions(n: int, seed: int = 7) -> tuple[list, str]:
+    from datetime import UTC, datetime
+
+    from core.mention import Mention
+    from nlp.data import data_dir, load_corpus
+
+    root = data_dir()
+    if root is None:
+        from bench.mentiongen import generate
+
+        made = [m.model_copy(update={"sentiment": None, "aspects": [], "keywords": []})
+                for m in generate(n, seed=seed)]
+        return made, "generated mentions (shared corpora not found)"
+    pool = list(dict.fromkeys(ex.text for c in ("weibo2018", "smp2020_ewect", "weibo_senti_100k")
+                              for ex in load_corpus(c, root)))
+    random.Random(seed).shuffle(pool)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    texts = [pool[i % len(pool)] for i in range(n)]
+    return ([Mention(id=f"weibo:{i}", source="weibo", kind="post", text=t, published_at=now)
+             for i, t in enumerate(texts)], f"{len(set(texts))} distinct Weibo posts from {root}")
+
+
+def bench_analyze(args) -> int:
+    import torch
+
+    from core.settings import Settings
+    from nlp.analyzer import Analyzer
+
+    mentions, source = weibo_mentions(args.n)
+    analyzer = Analyzer.from_settings(Settings(model=args.model, device=args.device, torch_threads=args.threads,
+                                               nlp_batch_size=args.batch_size))
+    size = 1000  # the crawler's NLP stage hands over batches of this size
+    chunks = [mentions[i:i + size] for i in range(0, len(mentions), size)]
+    texts = [[m.text for m in c] for c in chunks]
+    analyzer.analyze(mentions[:200])
+    t0 = time.perf_counter()
+    for c in texts:
+        analyzer.score_texts(c)
+    rate_score = len(mentions) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    out = [m for c in chunks for m in analyzer.analyze(c)]
+    rate_analyze = len(mentions) / (time.perf_counter() - t0)
+    mean_len = sum(len(m.text) for m in mentions) / len(mentions)
+    aspects = sum(len(m.aspects) for m in out) / len(out)
+    print(f"# {len(mentions)} mentions ({source}), mean {mean_len:.0f} chars, {aspects:.2f} touchpoints each; "
+          f"batches of {size}; torch {torch.__version__}, {torch.get_num_threads()} threads, model {analyzer.model_name}")
+    print("| stage | mentions/s |")
+    print("|---|---:|")
+    print(f"| score_texts (sentiment only) | {rate_score:,.0f} |")
+    print(f"| analyze (sentiment, keywords, touchpoints, lang) | {rate_analyze:,.0f} |")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=10_000)
@@ -55,7 +114,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--snownlp-n", type=int, default=None, help="texts for SnowNLP (default: all --n)")
     p.add_argument("--bert-base", action="store_true", help="also time a random-weight BERT-base-size model")
+    p.add_argument("--analyze", action="store_true", help="time Analyzer.analyze() against score_texts()")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the setting)")
     args = p.parse_args(argv)
+    if args.analyze:
+        return bench_analyze(args)
 
     import torch
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -121,7 +121,7 @@ class BrandRepo:
         c.execute(
             "INSERT INTO brands(name, body, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-            (brand.name, brand.model_dump_json(), datetime.now(timezone.utc).isoformat()),
+            (brand.name, brand.model_dump_json(), datetime.now(UTC).isoformat()),
         )
 
 

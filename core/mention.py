@@ -7,7 +7,7 @@ all use exactly these names.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -76,7 +76,7 @@ class Mention(_Strict):
     text: str = ""
     author: Author = Field(default_factory=Author)
     published_at: datetime
-    crawled_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    crawled_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     metrics: Metrics = Field(default_factory=Metrics)
     location: str | None = None
     keyword: str | None = None
@@ -115,7 +115,7 @@ class Mention(_Strict):
             raise ValueError(f"id {self.id!r} must look like '{self.source}:<native id>'")
         if not self.text and not (self.kind is Kind.review and self.metrics.rating is not None):
             raise ValueError("text is empty (only a review that carries a rating may have no text)")
-        if self.published_at > datetime.now(timezone.utc) + FUTURE_TOLERANCE:
+        if self.published_at > datetime.now(UTC) + FUTURE_TOLERANCE:
             raise ValueError(f"published_at {self.published_at.isoformat()} is more than a day in the future")
         return self
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         description="Elasticsearch URL, e.g. http://localhost:9200",
     )
     es_api_key: SecretStr | None = None
+    es_username: str | None = None
+    es_password: SecretStr | None = None
     es_index_prefix: str = "opmon"
     es_verify_certs: bool = True
 
@@ -36,11 +38,22 @@ class Settings(BaseSettings):
     nlp_batch_size: int = Field(default=256, ge=1, le=8192)
     torch_threads: int | None = Field(default=None, ge=1)
     taxonomy: str = Field(default="ecommerce,restaurant,car", description="touchpoint taxonomies to apply")
+    embedding_model: str | None = Field(
+        default=None, description="local sentence-embedding model for topic clustering (optional)"
+    )
 
     # Brands and crawling
     brands_file: Path = Path("brands.yaml")
     redis_url: str | None = None
     distributed: bool = Field(default=False, description="share the crawl queue through Redis (scrapy-redis)")
+    proxies: str | None = Field(default=None, description="proxy URLs, comma- or newline-separated")
+    proxy_file: Path | None = Field(default=None, description="a file with one proxy URL per line")
+    page_lookahead: int = Field(default=1, ge=1, le=32, description="result pages requested ahead")
+    chromium_path: str = Field(default="/usr/bin/chromium", description="browser for Playwright pages")
+    dianping_font_reference: Path | None = Field(
+        default=None, description="folder with reference.woff + reference.json for Dianping fonts"
+    )
+    scheduler_metrics_port: int = Field(default=9108, description="Prometheus /metrics of the scheduler")
 
     # API
     api_host: str = "127.0.0.1"

@@ -5,15 +5,11 @@ their `custom_settings` (Weibo: 1 request at a time per host, >= 3 s apart). Tes
 against localhost override them on the command line (`-s DOWNLOAD_DELAY=0 ...`), which wins over
 both this file and `custom_settings`.
 
-Crawler-only knobs not (yet) in core Settings are read from OPMON_* environment variables here:
-  OPMON_COOKIE_<SITE>, OPMON_COOKIE_FILE_<SITE>   per-site cookies (crawlers/middlewares/cookies.py)
-  OPMON_PROXIES, OPMON_PROXY_FILE                proxy rotation (crawlers/middlewares/proxies.py)
-  OPMON_PAGE_LOOKAHEAD                            result pages requested ahead of the one parsed
+Per-site cookies are the one crawler knob outside core Settings, because their names depend on
+the site: OPMON_COOKIE_<SITE> or OPMON_COOKIE_FILE_<SITE> (crawlers/middlewares/cookies.py).
 """
 
 from __future__ import annotations
-
-import os
 
 from core.settings import get_settings
 
@@ -45,7 +41,10 @@ DOWNLOAD_TIMEOUT = 30
 # Items of one response processed in parallel. Scrapy starts this many worker tasks per response
 # whatever the number of items; pages carry 10-50 mentions, so 100 (the default) is pure overhead.
 CONCURRENT_ITEMS = 16
-PAGE_LOOKAHEAD = int(os.environ.get("OPMON_PAGE_LOOKAHEAD", "1"))
+PAGE_LOOKAHEAD = _s.page_lookahead
+OPMON_PROXIES = _s.proxies
+OPMON_PROXY_FILE = str(_s.proxy_file) if _s.proxy_file else None
+DIANPING_FONT_REFERENCE = str(_s.dianping_font_reference) if _s.dianping_font_reference else None
 
 # Cookies are sent as an explicit header by SiteCookiesMiddleware; Scrapy's jar would add the
 # cookies sites set on us and "pollute" the session (Weibo answers 432). Spiders may opt back in.

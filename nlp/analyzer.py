@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 ORDER = (Label.negative, Label.neutral, Label.positive)
+KEYWORD_CACHE = 50_000  # texts
 
 
 def detect_lang(text: str) -> str | None:
@@ -44,13 +45,13 @@ def rating_sentiment(rating: float) -> Sentiment:
                      score=score, model="rating")
 
 
-def _mean_sentiment(items: list[Sentiment], neutral_below: float = 0.0) -> Label:
-    """One label from the sentences that mention a touchpoint: their mean probabilities, neutral
-    while max(P(pos), P(neg)) is below the aspect threshold."""
-    probs = {label: sum(s.probs[label] for s in items) / len(items) for label in ORDER}
-    if max(probs[Label.positive], probs[Label.negative]) < neutral_below:
+def _mean_label(probs, neutral_below: float = 0.0) -> Label:
+    """One label from the sentences that mention a touchpoint: their mean probabilities (columns
+    negative/neutral/positive), neutral while max(P(pos), P(neg)) is below the aspect threshold."""
+    mean = probs.mean(axis=0)
+    if max(mean[0], mean[2]) < neutral_below:
         return Label.neutral
-    return max(probs, key=probs.get)
+    return ORDER[int(mean.argmax())]
 
 
 class Analyzer:
@@ -59,6 +60,8 @@ class Analyzer:
         self.pipeline = pipeline
         self.matcher = matcher
         self.keywords_top = keywords_top
+        # Reposts and copied reviews repeat texts: keywords (jieba) are computed once per text.
+        self._keywords: dict[str, list[str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Analyzer:
@@ -79,7 +82,20 @@ class Analyzer:
         """Teach the keyword tokenizer brand/product names (kept whole, never dropped as stop words)."""
         from nlp.keywords import add_terms
 
-        return add_terms(names)
+        added = add_terms(names)
+        if added:
+            self._keywords.clear()  # cached keywords were cut without the new names
+        return added
+
+    def keywords(self, text: str) -> list[str]:
+        from nlp.keywords import extract_keywords
+
+        found = self._keywords.get(text)
+        if found is None:
+            if len(self._keywords) >= KEYWORD_CACHE:
+                self._keywords.clear()
+            found = self._keywords[text] = extract_keywords(text, self.keywords_top)
+        return list(found)
 
     def score_texts(self, texts: Sequence[str]) -> list[Sentiment]:
         return self.pipeline(list(texts))
@@ -87,40 +103,51 @@ class Analyzer:
     def analyze(self, mentions: Sequence[Mention]) -> list[Mention]:
         """Copies of the mentions with sentiment, keywords, aspects and lang filled in.
 
-        The mention texts and every sentence that mentions a touchpoint go through the model in
-        ONE batched call, whatever the number of mentions.
+        The distinct mention texts go through the model in ONE batched call, whatever the number of
+        mentions; touchpoint sentences ride along (`predict_proba_with_aspects`: a sentence that
+        is the whole text reuses its score, the others go to the cheap linear half when the model
+        has one, else into the same forward pass). Aspects a mention already carries (a spider's
+        sub-scores, e.g. Dianping 口味/环境/服务 ratings) are kept: the model only adds touchpoints
+        they do not cover.
         """
-        from nlp.keywords import extract_keywords
+        import time
+
         from nlp.normalise import normalise
 
+        started = time.perf_counter()
         texts = [normalise(" ".join(p for p in (m.title, m.text) if p)) for m in mentions]
         matches = [self.matcher.match(t) if self.matcher and t else [] for t in texts]
-        scored_idx = [i for i, t in enumerate(texts) if t]
-        sentences = [mt.sentence for ms in matches for mt in ms]
-        unique_sentences = list(dict.fromkeys(sentences))
-        batch = [texts[i] for i in scored_idx] + unique_sentences
-        results = self.pipeline(batch) if batch else []
-        doc_sent = dict(zip(scored_idx, results[: len(scored_idx)], strict=True))
-        sent_sent = dict(zip(unique_sentences, results[len(scored_idx):], strict=True))
+        unique_texts = list(dict.fromkeys(t for t in texts if t))
+        unique_sentences = list(dict.fromkeys(mt.sentence for ms in matches for mt in ms))
+        if unique_texts:
+            doc_probs, sent_probs = self.pipeline.predict_proba_with_aspects(unique_texts, unique_sentences,
+                                                                             normalised=True)
+            doc_sent = dict(zip(unique_texts, self.pipeline.postprocess(doc_probs), strict=True))
+            sent_row = {s: i for i, s in enumerate(unique_sentences)}
+            self.pipeline.record(len(unique_texts), time.perf_counter() - started)
+        else:
+            doc_sent, sent_row, sent_probs = {}, {}, None
 
         threshold = getattr(self.pipeline, "aspect_neutral_below", 0.0)
         out = []
-        for i, m in enumerate(mentions):
-            text = texts[i]
-            sentiment = doc_sent.get(i)
+        for m, text, found in zip(mentions, texts, matches, strict=True):
+            sentiment = doc_sent.get(text) if text else None
             if sentiment is None and m.metrics.rating is not None:
                 sentiment = rating_sentiment(m.metrics.rating)
-            by_tp: dict[str, list] = {}
-            for mt in matches[i]:
-                by_tp.setdefault(mt.touchpoint, []).append(mt.sentence)
-            aspects = [
-                Aspect(touchpoint=tp, sentiment=_mean_sentiment([sent_sent[s] for s in sents], threshold),
-                       text=sents[0])
+            aspects = list(m.aspects)  # the spider's own aspects win for their touchpoints
+            have = {a.touchpoint for a in aspects}
+            by_tp: dict[str, list[str]] = {}
+            for mt in found:
+                if mt.touchpoint not in have:
+                    by_tp.setdefault(mt.touchpoint, []).append(mt.sentence)
+            aspects += [
+                Aspect.model_construct(touchpoint=tp, text=sents[0], sentiment=_mean_label(
+                    sent_probs[[sent_row[s] for s in sents]], threshold))
                 for tp, sents in by_tp.items()
             ]
             out.append(m.model_copy(update={
                 "sentiment": sentiment,
-                "keywords": extract_keywords(text, self.keywords_top) if text else [],
+                "keywords": self.keywords(text) if text else [],
                 "aspects": aspects,
                 "lang": detect_lang(text) if text else m.lang,
             }))

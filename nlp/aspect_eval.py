@@ -18,7 +18,10 @@ def aspect_pairs(pipeline, posts, unit: str = "sentence"):
     matcher = TouchpointMatcher.from_names("car", unit=unit)
     matches = [matcher.match(p.text) for p in posts]
     sentences = list(dict.fromkeys(m.sentence for ms in matches for m in ms))
-    probs = dict(zip(sentences, pipeline.predict_proba(sentences), strict=True)) if sentences else {}
+    # Scored exactly as `Analyzer.analyze` scores them (a whole-text sentence reuses the text's
+    # probabilities; the others go to the linear half when the model has one).
+    _, sent_probs = pipeline.predict_proba_with_aspects([p.text for p in posts], sentences, normalised=True)
+    probs = dict(zip(sentences, sent_probs, strict=True))
     pairs, fp, fn = [], 0, 0
     for post, ms in zip(posts, matches, strict=True):
         gold = dict(post.aspects)  # subject -> label (one label per subject in this data)

@@ -93,7 +93,7 @@ class SentimentPipeline:
 
     def __init__(self, model, tokenizer, *, name: str, device: str = "cpu", batch_size: int = 256,
                  max_length: int | None = None, linear=None, transformer_weight: float = 1.0,
-                 neutral_below: float = 0.0, aspect_neutral_below: float | None = None):
+                 neutral_below: float = 0.0, aspect_neutral_below: float | None = None, stack=None):
         import torch
 
         self.model = model.eval().to(device)
@@ -111,6 +111,10 @@ class SentimentPipeline:
         self.binary = set(self.class_labels) == {Label.positive, Label.negative}
         self.linear = linear
         self.transformer_weight = transformer_weight if linear is not None else 1.0
+        # Stacking (optional): a logistic regression over both halves' log-probabilities, fitted on
+        # the dev split; (coef (3, 6), intercept (3,)), classes and inputs in ORDER. Else: the average.
+        self.stack = None if stack is None or linear is None else (
+            np.asarray(stack[0], dtype=np.float32), np.asarray(stack[1], dtype=np.float32))
         # Calibrated abstention on top of the 3-class head: neutral while max(P(pos), P(neg)) is below
         # this (tuned on the dev split for the bundled model; 0 = plain argmax).
         self.neutral_below = neutral_below
@@ -145,7 +149,7 @@ class SentimentPipeline:
         except (OSError, ValueError, KeyError) as exc:
             hint = "" if local else " (hub ids load from the local Hugging Face cache only; download it first)"
             raise ModelError(f"cannot load sentiment model {name!r}: {exc}{hint}") from exc
-        linear, weight, neutral_below, aspect_below = None, 1.0, 0.0, None
+        linear, weight, neutral_below, aspect_below, stack = None, 1.0, 0.0, None, None
         if local and (Path(path) / "ensemble.json").exists():
             from nlp.linear import CharNgramLinear
 
@@ -156,13 +160,15 @@ class SentimentPipeline:
                 weight = float(spec.get("transformer_weight", 0.5))
                 neutral_below = float(spec.get("neutral_below", 0.0))
                 aspect_below = float(spec.get("aspect_neutral_below", neutral_below))
+                if spec.get("stack"):
+                    stack = (spec["stack"]["coef"], spec["stack"]["intercept"])
             except (OSError, ValueError, KeyError) as exc:
                 raise ModelError(f"model {name!r} names an ensemble (ensemble.json) whose linear half "
                                  f"does not load: {exc}") from exc
         display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
         return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
                    max_length=max_length, linear=linear, transformer_weight=weight, neutral_below=neutral_below,
-                   aspect_neutral_below=aspect_below)
+                   aspect_neutral_below=aspect_below, stack=stack)
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """Find the ids a tokenizer wraps around one text ([CLS] .. [SEP], <s> .. </s>, ...)."""
@@ -175,13 +181,14 @@ class SentimentPipeline:
         return [], []
 
     # -- pipeline stages -------------------------------------------------------------------------
-    def preprocess(self, texts: Sequence[str]) -> Encoded:
-        """Normalise, tokenise, keep head and tail within the budget, add special tokens."""
+    def preprocess(self, texts: Sequence[str], *, normalised: bool = False) -> Encoded:
+        """Normalise (unless the caller already did), tokenise, keep head and tail within the budget,
+        add special tokens."""
         from nlp.normalise import normalise
 
         budget = self.max_length - len(self._prefix) - len(self._suffix)
         chars = budget * 6  # cheap pre-cut so a 1 MB post does not get fully tokenised
-        clean = [normalise(t) for t in texts]
+        clean = list(texts) if normalised else [normalise(t) for t in texts]
         clean = [t if len(t) <= 2 * chars else t[:chars] + " " + t[-chars:] for t in clean]
         clean = [t if t else " " for t in clean]
         raw = self.tokenizer(clean, add_special_tokens=False)["input_ids"]
@@ -230,20 +237,57 @@ class SentimentPipeline:
             np.clip(probs, 0, 1, out=probs)
         return probs
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], *, normalised: bool = False) -> np.ndarray:
         """(n, 3) probabilities, columns negative/neutral/positive (ensemble averaged when configured)."""
         if not texts:
             return np.zeros((0, 3), dtype=np.float32)
-        encoded = self.preprocess(texts)
-        probs = self.to_three(self.forward(encoded))
-        if self.linear is not None:
-            from nlp.normalise import normalise
+        from nlp.normalise import normalise
 
-            lin = self.linear.predict_proba([normalise(t) for t in texts])
-            cols = [self.linear.classes.index(label.value) for label in ORDER]
-            w = self.transformer_weight
-            probs = w * probs + (1 - w) * lin[:, cols].astype(np.float32)
+        clean = list(texts) if normalised else [normalise(t) for t in texts]
+        probs = self.to_three(self.forward(self.preprocess(clean, normalised=True)))
+        if self.linear is not None:
+            probs = self.combine(probs, self.linear_proba(clean))
         return probs
+
+    def combine(self, transformer: np.ndarray, linear: np.ndarray) -> np.ndarray:
+        """The ensemble of both halves' (n, 3) probabilities: stacked when configured, else averaged."""
+        if self.stack is None:
+            w = self.transformer_weight
+            return w * transformer + (1 - w) * linear
+        coef, intercept = self.stack
+        return stack_proba(transformer, linear, coef, intercept)
+
+    def linear_proba(self, clean: Sequence[str]) -> np.ndarray:
+        """(n, 3) probabilities of the linear half alone, for normalised texts."""
+        lin = self.linear.predict_proba(list(clean))
+        return lin[:, [self.linear.classes.index(label.value) for label in ORDER]].astype(np.float32)
+
+    def predict_proba_with_aspects(self, texts: Sequence[str], sentences: Sequence[str], *,
+                                   normalised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(texts' probs, touchpoint sentences' probs) with at most one forward pass.
+
+        A sentence that is a whole text gets that text's probabilities. The other sentences go to
+        the linear half alone when the model has one: they are short, so the char n-grams see all
+        of them, and it costs about a fifth of the transformer (touchpoint sentences outnumber
+        mentions). A model without a linear half scores them in the texts' forward pass.
+        """
+        from nlp.normalise import normalise
+
+        clean = list(texts) if normalised else [normalise(t) for t in texts]
+        sents = list(sentences) if normalised else [normalise(t) for t in sentences]
+        row_of = {t: i for i, t in enumerate(clean)}
+        rest = list(dict.fromkeys(s for s in sents if s not in row_of))
+        if self.linear is not None:
+            docs = self.predict_proba(clean, normalised=True)
+            rest_p = self.linear_proba(rest) if rest else np.zeros((0, 3), dtype=np.float32)
+        else:
+            both = self.predict_proba(clean + rest, normalised=True)
+            docs, rest_p = both[: len(clean)], both[len(clean):]
+        rest_row = {s: i for i, s in enumerate(rest)}
+        out = np.zeros((len(sents), 3), dtype=np.float32)
+        for i, s in enumerate(sents):
+            out[i] = docs[row_of[s]] if s in row_of else rest_p[rest_row[s]]
+        return docs, out
 
     def postprocess(self, probs: np.ndarray) -> list[Sentiment]:
         result = []
@@ -258,13 +302,28 @@ class SentimentPipeline:
         return result
 
     def __call__(self, texts: Sequence[str]) -> list[Sentiment]:
-        from core.metrics import NLP_SECONDS, NLP_TEXTS
-
         started = time.perf_counter()
         result = self.postprocess(self.predict_proba(list(texts)))
-        NLP_SECONDS.labels(model=self.name).inc(time.perf_counter() - started)
-        NLP_TEXTS.labels(model=self.name).inc(len(result))
+        self.record(len(result), time.perf_counter() - started)
         return result
+
+    def record(self, n: int, seconds: float) -> None:
+        """Count scored texts and time in the process metrics."""
+        from core.metrics import NLP_SECONDS, NLP_TEXTS
+
+        NLP_SECONDS.labels(model=self.name).inc(seconds)
+        NLP_TEXTS.labels(model=self.name).inc(n)
+
+
+def stack_features(transformer: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """The stacker's inputs: both halves' log-probabilities (clipped: a 0 must not become -inf)."""
+    return np.hstack([np.log(np.clip(transformer, 1e-6, 1.0)), np.log(np.clip(linear, 1e-6, 1.0))])
+
+
+def stack_proba(transformer: np.ndarray, linear: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    z = stack_features(transformer, linear) @ np.asarray(coef, dtype=np.float32).T + np.asarray(intercept)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _card_name(path: Path) -> str:

@@ -49,6 +49,10 @@ def parse_args(argv=None):
                         "(re-assembles the ensemble, threshold and card)")
     p.add_argument("--linear-ngrams", type=int, default=4, help="linear half: char 1..N-grams")
     p.add_argument("--linear-features", type=int, default=500_000, help="linear half: vocabulary size")
+    p.add_argument("--linear-c", type=float, default=4.0, help="linear half: inverse L2 strength")
+    p.add_argument("--combine", choices=("auto", "average", "stack"), default="auto",
+                   help="ensemble: weighted average, stacked LR on dev, or whichever has the lower "
+                        "(out-of-fold) dev log-loss")
     p.add_argument("--linear-hash-bits", type=int, default=0,
                    help="linear half: hash all n-grams into 2^N features instead of a capped vocabulary")
     return p.parse_args(argv)
@@ -116,6 +120,26 @@ def log_loss(examples: list[Example], probs: np.ndarray) -> float:
         j = LABEL2ID[ex.label]
         total -= np.log(p[i, j] / (p[i, 0] + p[i, 2])) if ex.corpus in BINARY else np.log(p[i, j])
     return total / max(len(examples), 1)
+
+
+def fit_stacker(dev: list[Example], p_tr: np.ndarray, p_lin: np.ndarray, seed: int):
+    """A logistic regression over both halves' log-probabilities, fitted on the dev split.
+
+    Returns (5-fold out-of-fold dev probabilities, (coef, intercept) fitted on all of dev). It can
+    weigh the halves per class (e.g. trust the transformer more on neutral), which one average cannot.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from nlp.sentiment import stack_features
+
+    x = stack_features(p_tr, p_lin)
+    y = np.array([LABEL2ID[ex.label] for ex in dev])
+    oof = np.zeros_like(p_tr, dtype=np.float32)
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
+        oof[te] = LogisticRegression(C=1.0, max_iter=1000).fit(x[tr], y[tr]).predict_proba(x[te])
+    full = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+    return oof, (full.coef_.astype(np.float32), full.intercept_.astype(np.float32))
 
 
 def summary(report: dict[str, dict]) -> float:
@@ -243,20 +267,21 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
 
     config = model.config
 
-    def dev_pipeline(linear=None, weight=1.0):
+    def dev_pipeline(linear=None, weight=1.0, stack=None):
         model.eval()
         return SentimentPipeline(model, tokenizer, name="dev", device=device, batch_size=256,
-                                 linear=linear, transformer_weight=weight)
+                                 linear=linear, transformer_weight=weight, stack=stack)
 
     transformer_minutes = round((time.time() - started) / 60, 1)
-    linear, weight = None, 1.0
+    linear, weight, stack, combine_ll = None, 1.0, None, {}
+    dev_probs = None
     if not args.no_linear:
         from nlp.linear import CharNgramLinear
 
         t0 = time.time()
         linear = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed,
                                      ngram_range=(1, args.linear_ngrams), max_features=args.linear_features,
-                                     hash_bits=args.linear_hash_bits or None)
+                                     hash_bits=args.linear_hash_bits or None, c=args.linear_c)
         log.info("linear model: %d features, fitted in %.0fs", linear.n_features, time.time() - t0)
         dev_texts = [ex.text for ex in dev]
         p_tr = dev_pipeline().predict_proba(dev_texts)
@@ -265,7 +290,18 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         grid = {round(float(w), 2): log_loss(dev, w * p_tr + (1 - w) * p_lin) for w in np.linspace(0, 1, 11)}
         weight = min(grid, key=grid.get)
         log.info("dev log-loss by transformer weight: %s -> %.2f", grid, weight)
-    dev_probs = dev_pipeline(linear, weight).predict_proba([ex.text for ex in dev])
+        combine_ll["average"] = round(grid[weight], 4)
+        if args.combine in ("auto", "stack"):
+            oof, stack = fit_stacker(dev, p_tr, p_lin, args.seed)
+            combine_ll["stack"] = round(log_loss(dev, oof), 4)  # out-of-fold: an honest comparison
+            log.info("dev log-loss: average %.4f, stacked (5-fold out-of-fold) %.4f", grid[weight],
+                     combine_ll["stack"])
+            if args.combine == "stack" or combine_ll["stack"] < combine_ll["average"]:
+                dev_probs = oof  # thresholds are tuned on out-of-fold probabilities
+            else:
+                stack = None
+    if dev_probs is None:
+        dev_probs = dev_pipeline(linear, weight).predict_proba([ex.text for ex in dev])
     three = [i for i, ex in enumerate(dev) if ex.corpus in THREE_CLASS]
     neutral_below = tune_neutral_below(dev_probs[three], [dev[i].label for i in three], [dev[i].corpus for i in three])
     log.info("neutral abstention threshold (dev 3-class macro-F1): %.2f", neutral_below)
@@ -275,7 +311,7 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         from nlp.aspect_eval import aspect_pairs, tune_aspect_threshold
         from nlp.data import car_heldout_aspects
 
-        pairs, *_ = aspect_pairs(dev_pipeline(linear, weight), car_heldout_aspects(root, args.seed, "dev"))
+        pairs, *_ = aspect_pairs(dev_pipeline(linear, weight, stack), car_heldout_aspects(root, args.seed, "dev"))
         aspect_below = tune_aspect_threshold(pairs) if pairs else neutral_below
         log.info("aspect neutral threshold (dev car aspect-sentiment macro-F1): %.2f", aspect_below)
 
@@ -287,6 +323,9 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         linear.save(out / "linear")
     spec = {"linear_dir": "linear" if linear is not None else None, "transformer_weight": weight,
             "neutral_below": neutral_below, "aspect_neutral_below": aspect_below}
+    if stack is not None:
+        spec["stack"] = {"inputs": "log P(transformer) neg/neu/pos, log P(linear) neg/neu/pos",
+                         "coef": stack[0].tolist(), "intercept": stack[1].tolist()}
     (out / "ensemble.json").write_text(json.dumps(spec))
 
     final = SentimentPipeline.load(str(out), device=device)
@@ -306,10 +345,12 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
                                                          "max_position_embeddings")},
         "epochs_run": epochs_run,
         "transformer_weight": weight,
+        "combine": "stack" if stack is not None else "average",
+        "dev_log_loss": combine_ll,
         "neutral_below": neutral_below,
         "aspect_neutral_below": aspect_below,
         "linear": {"ngram_range": [1, args.linear_ngrams], "features": linear.n_features,
-                   "hashed": bool(linear.hash_bits)} if linear else None,
+                   "hashed": bool(linear.hash_bits), "c": args.linear_c} if linear else None,
         "train_minutes": round((time.time() - started) / 60, 1),
         "transformer_minutes": transformer_minutes,
         "device": device,

@@ -77,11 +77,36 @@ def bucket_starts(since: datetime, until: datetime, interval: str, tz: ZoneInfo)
     aware(until, "until")
     if until <= since:
         raise InvalidInput("until must be after since")
+    first = floor(since, interval, tz)
+    if interval in ("5min", "hour"):
+        fast = _uniform_starts(first, until, interval, tz)
+        if fast is not None:
+            return fast
     starts = []
-    cur = floor(since, interval, tz)
+    cur = first
     while cur < until:
         starts.append(cur)
         if len(starts) > MAX_BUCKETS:
             raise InvalidInput(f"too many buckets (more than {MAX_BUCKETS}); use a coarser interval")
         cur = next_start(cur, interval, tz)
     return starts, cur
+
+
+def _uniform_starts(first: datetime, until: datetime, interval: str, tz: ZoneInfo
+                    ) -> tuple[list[datetime], datetime] | None:
+    """The loop above, by arithmetic, for 5-minute and hour buckets (a 30-day hourly trend has 720
+    buckets; the loop costs ~3 ms). Each next start is the previous one plus the step unless a
+    time-zone change moves local hours off the step (a half-hour DST shift): then every computed
+    start would not be its own floor, and None sends the caller back to the loop."""
+    step_us = FIVE_MIN_US if interval == "5min" else HOUR_US
+    f_us, u_us = to_us(first), to_us(until)
+    if f_us % US:
+        return None
+    n = -(-(u_us - f_us) // step_us)
+    if n > MAX_BUCKETS:
+        raise InvalidInput(f"too many buckets (more than {MAX_BUCKETS}); use a coarser interval")
+    f_s, step_s = f_us // US, step_us // US
+    grid = [datetime.fromtimestamp(f_s + k * step_s, tz) for k in range(n + 1)]
+    if interval == "hour" and any(g.minute or g.second for g in grid):
+        return None
+    return grid[:n], grid[n]

@@ -19,6 +19,7 @@ run's trailing unigram, so `X*` finds every occurrence.
 from __future__ import annotations
 
 import re
+from operator import add as _concat
 
 _CJK = (
     "\u3040-\u30ff"  # kana
@@ -49,12 +50,11 @@ def _runs(text: str) -> list[tuple[str, str]]:
 def index_tokens(text: str) -> str:
     """Space-separated tokens for the FTS5 column (bigrams + run-final unigram + words)."""
     out: list[str] = []
-    add = out.append
+    add, extend = out.append, out.extend
     for cjk, word in _runs(text):
         if cjk:
-            n = len(cjk)
-            if n > 1:
-                out.extend([cjk[i:i + 2] for i in range(n - 1)])
+            if len(cjk) > 1:
+                extend(map(_concat, cjk, cjk[1:]))  # overlapping bigrams, in C
             add(cjk[-1])
         else:
             add(word)

@@ -82,11 +82,13 @@ def _reason(exc) -> str:
 class ElasticStore(Store):
     name = "elasticsearch"
 
-    def __init__(self, url: str, *, api_key: str | None = None, prefix: str = eb.DEFAULT_PREFIX,
+    def __init__(self, url: str, *, api_key: str | None = None,
+                 basic_auth: tuple[str, str] | None = None, prefix: str = eb.DEFAULT_PREFIX,
                  verify_certs: bool = True, refresh: bool | str = False, export_lag_s: float = 5.0,
                  request_timeout: float = 30.0):
         self.url = url
         self._api_key = api_key
+        self._basic_auth = basic_auth
         self.names = eb.Names(prefix)
         self.verify_certs = verify_certs
         self.refresh = refresh  # "wait_for" makes writes visible before upsert returns (tests)
@@ -97,7 +99,11 @@ class ElasticStore(Store):
     @classmethod
     def from_settings(cls, settings) -> ElasticStore:
         key = settings.es_api_key.get_secret_value() if settings.es_api_key else None
-        return cls(settings.es_url, api_key=key, prefix=settings.es_index_prefix,
+        auth = None
+        if settings.es_username:
+            password = settings.es_password.get_secret_value() if settings.es_password else ""
+            auth = (settings.es_username, password)
+        return cls(settings.es_url, api_key=key, basic_auth=auth, prefix=settings.es_index_prefix,
                    verify_certs=settings.es_verify_certs)
 
     # Lifecycle -----------------------------------------------------------------------------
@@ -111,7 +117,8 @@ class ElasticStore(Store):
         from elasticsearch import BadRequestError, Elasticsearch
 
         if self._es is None:
-            self._es = Elasticsearch(self.url, api_key=self._api_key, verify_certs=self.verify_certs,
+            self._es = Elasticsearch(self.url, api_key=self._api_key, basic_auth=self._basic_auth,
+                                     verify_certs=self.verify_certs,
                                      request_timeout=self.request_timeout, retry_on_timeout=True,
                                      max_retries=3)
         es, n = self._es, self.names

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 
@@ -107,6 +108,20 @@ class SiteCookiesMiddleware:
         spider = self.crawler.spider
         if self._loaded_for is not spider:
             self._load(spider)
-        if self.header and not request.meta.get("no_cookies") and b"Cookie" not in request.headers:
+        if (self.header and not request.meta.get("no_cookies") and b"Cookie" not in request.headers
+                and cookie_host_allowed(spider, request)):
             request.headers[b"Cookie"] = self.header
         return None
+
+
+def cookie_host_allowed(spider, request) -> bool:
+    """A site's cookies go only to the site's own domains (`spider.cookie_domains`), never to a CDN
+    or a third party. The host is the real site's, before any `base_url` rewrite."""
+    domains = getattr(spider, "cookie_domains", None)
+    if not domains:
+        return True
+    host = (urlsplit(request.meta.get("original_url") or request.url).hostname or "").lower()
+    mirror = getattr(spider, "base_url", None)
+    if mirror and "original_url" not in request.meta and host == (urlsplit(mirror).hostname or "").lower():
+        return True  # built directly against a mirror: the mirror stands for the site
+    return any(host == d or host.endswith("." + d) for d in domains)

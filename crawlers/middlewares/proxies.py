@@ -10,7 +10,6 @@ time it is benched again. When every proxy is benched the crawl ends with finish
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +35,9 @@ class _Proxy:
 
 
 def read_proxy_list(settings) -> list[str]:
-    raw = settings.get("OPMON_PROXIES") or os.environ.get("OPMON_PROXIES") or ""
+    raw = settings.get("OPMON_PROXIES") or ""
     items = raw if isinstance(raw, list | tuple) else str(raw).replace("\n", ",").split(",")
-    path = settings.get("OPMON_PROXY_FILE") or os.environ.get("OPMON_PROXY_FILE")
+    path = settings.get("OPMON_PROXY_FILE")
     if path:
         items = [*items, *Path(path).expanduser().read_text(encoding="utf-8").splitlines()]
     out = []

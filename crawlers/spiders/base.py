@@ -55,6 +55,7 @@ class OpmonSpider(scrapy.Spider):
     cookie_site: str | None = None         # OPMON_COOKIE_<SITE> / OPMON_COOKIE_FILE_<SITE>
     cookie_keep: tuple[str, ...] | None = None  # only these cookie names are sent (None = all)
     cookie_required: bool = False          # warn when the real site needs a cookie and none is set
+    cookie_domains: tuple[str, ...] | None = None  # cookies go only to these domains (None = any host)
     default_pages: int = 50
 
     def __init__(self, *args, base_url: str | None = None, since: str | None = None,

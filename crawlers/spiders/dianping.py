@@ -29,14 +29,15 @@ Dianping shows little to guests: set `OPMON_COOKIE_DIANPING` and keep the pace s
 from __future__ import annotations
 
 import logging
-import os
 import re
 from urllib.parse import urlsplit
 
 from scrapy import Request
 
 from core.errors import ConfigError
+from core.settings import get_settings
 from crawlers.blocking import block_detector
+from crawlers.browser import abort_request, launch_options
 from crawlers.dianping_decoder import (
     DecodeError,
     FontMapDecoder,
@@ -53,16 +54,7 @@ from crawlers.spiders.base import OpmonSpider
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM_PATH = os.environ.get("OPMON_CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ABORTED_RESOURCES = frozenset({"image", "media", "font", "stylesheet"})
 SCORED_ASPECTS = ("口味", "环境", "服务", "效果", "设施", "性价比")
-
-
-def abort_request(request) -> bool:
-    """PLAYWRIGHT_ABORT_REQUEST: the browser fetches only documents, scripts and XHR."""
-    return request.resource_type in ABORTED_RESOURCES
 
 
 def _urls(response) -> list[str]:
@@ -115,6 +107,7 @@ class DianpingSpider(OpmonSpider):
     source = "dianping"
     block_sites = ("dianping",)
     cookie_site = "dianping"
+    cookie_domains = ("dianping.com",)  # never send the site's cookies to CDNs or third parties
     default_pages = 5
     custom_settings = {
         "DOWNLOAD_HANDLERS": {
@@ -122,11 +115,7 @@ class DianpingSpider(OpmonSpider):
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
         },
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-        "PLAYWRIGHT_LAUNCH_OPTIONS": {
-            "executable_path": CHROMIUM_PATH,
-            "args": CHROMIUM_ARGS,
-            "headless": True,
-        },
+        "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(),
         "PLAYWRIGHT_ABORT_REQUEST": abort_request,
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 30_000,
@@ -153,7 +142,7 @@ class DianpingSpider(OpmonSpider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         reference = (crawler.settings.get("DIANPING_FONT_REFERENCE")
-                     or os.environ.get("OPMON_DIANPING_FONT_REFERENCE"))
+                     or get_settings().dianping_font_reference)
         if reference:
             try:
                 spider.font_matcher = GlyphMatcher.from_dir(reference)

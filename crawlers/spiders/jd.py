@@ -69,6 +69,7 @@ class JdSpider(OpmonSpider):
     source = "jd"
     block_sites = ("jd",)
     cookie_site = "jd"
+    cookie_domains = ("jd.com",)  # never send the site's cookies to CDNs or third parties
     default_pages = 10
     custom_settings = {
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,

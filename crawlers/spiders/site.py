@@ -20,10 +20,10 @@ from scrapy import Request
 
 from core.errors import ConfigError
 from crawlers import blocking
+from crawlers.browser import abort_request, launch_options
 from crawlers.parsing import site as sp
 from crawlers.sites_config import BlockRule, FieldSpec, SiteConfig, field_spec, load_site_config
 from crawlers.spiders.base import OpmonSpider
-from crawlers.spiders.dianping import CHROMIUM_ARGS, CHROMIUM_PATH, abort_request
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SiteSpider(OpmonSpider):
     custom_settings = {
         # The Playwright download handler is installed in from_crawler, only for `browser: true`.
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": CHROMIUM_PATH, "args": CHROMIUM_ARGS, "headless": True},
+        "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(),
         "PLAYWRIGHT_ABORT_REQUEST": abort_request,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
     }

@@ -77,6 +77,7 @@ class TiebaSpider(OpmonSpider):
     source = "tieba"
     block_sites = ("tieba",)
     cookie_site = "tieba"   # OPMON_COOKIE_TIEBA="BDUSS=...; STOKEN=..." (optional: guests can read)
+    cookie_domains = ("baidu.com",)  # never send the site's cookies to CDNs or third parties
     default_pages = 10
     custom_settings = {
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,

@@ -179,6 +179,7 @@ class WeiboSpider(OpmonSpider):
     source = "weibo"
     block_sites = ("weibo",)
     cookie_site = "weibo"
+    cookie_domains = ("weibo.cn", "weibo.com")  # never send the site's cookies to CDNs or third parties
     cookie_keep = ("SUB",)  # weibo-crawler PR #582: SUB alone avoids the "polluted cookie" 432
     default_pages = 50
     custom_settings = {

@@ -89,6 +89,7 @@ class WeiboSearchSpider(OpmonSpider):
     source = "weibo"
     block_sites = ("weibo",)
     cookie_site = "weibo"
+    cookie_domains = ("weibo.cn", "weibo.com")  # never send the site's cookies to CDNs or third parties
     cookie_keep = ("SUB",)
     cookie_required = True
     default_pages = 50

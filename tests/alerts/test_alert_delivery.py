@@ -9,7 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import STEP, T0, add_brand, mention_stream
+from alerts_testkit import STEP, T0, add_brand, mention_stream
 
 from alerts.monitor import Monitor
 from alerts.outbox import Outbox

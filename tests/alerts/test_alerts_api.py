@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import STEP, T0, add_brand, mention_stream
+from alerts_testkit import STEP, T0, add_brand, mention_stream
 from fastapi.testclient import TestClient
 
 from alerts.monitor import Monitor

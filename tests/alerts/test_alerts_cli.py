@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alerts_testkit import add_brand, mention_stream
 from click.testing import CliRunner
-from conftest import add_brand, mention_stream
 
 from alerts.monitor import notify_crawl_blocked
 from core.cli import main

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import CITIES, SOURCES, STEP, T0, add_brand, mention_stream
+from alerts_testkit import CITIES, SOURCES, STEP, T0, add_brand, mention_stream
 
 from alerts.incidents import AlertRepo, Kind, Status
 from alerts.monitor import (

@@ -9,7 +9,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from conftest import LiveServer, make_corpus
+from api_testkit import LiveServer, make_corpus
 
 from api.main import create_app
 from core.brands import Brand, BrandRepo

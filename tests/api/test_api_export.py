@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import make_corpus, refresh_store
+from api_testkit import make_corpus, refresh_store
 
 
 def _read(client, keys, **params) -> tuple[list[dict], list[dict]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import T0, refresh_store, utc
+from api_testkit import T0, refresh_store, utc
 
 from api.schemas import MentionPage
 from core.mention import Mention

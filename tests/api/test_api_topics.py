@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import HOURS, T0
+from api_testkit import HOURS, T0
 
 WINDOW = {"since": T0.isoformat(), "until": (T0 + timedelta(hours=HOURS)).isoformat()}
 

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import HOURS, T0
+from api_testkit import HOURS, T0
 
 from api.schemas import TrendResponse
 

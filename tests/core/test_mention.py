@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -25,7 +25,7 @@ def test_valid_mention_round_trips_through_json():
     [
         ({"text": "  "}, "text is empty"),
         ({"published_at": datetime(2025, 1, 1, 10, 0)}, "time zone"),
-        ({"published_at": datetime.now(timezone.utc) + timedelta(days=2)}, "future"),
+        ({"published_at": datetime.now(UTC) + timedelta(days=2)}, "future"),
         ({"kind": "tweet"}, "kind"),
         ({"id": "tieba:1"}, "must look like"),
         ({"source": "Weibo!", "id": "Weibo!:1"}, "source"),

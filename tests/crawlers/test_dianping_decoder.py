@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import lxml.html
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 from crawlers.dianping_decoder import (
     DecodeStats,

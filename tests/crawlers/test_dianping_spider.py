@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 D = PAGES / "dianping"
 PATHS = dict(line.split(" ", 1) for line in (D / "paths.txt").read_text(encoding="utf-8").splitlines())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 from core.mention import SHANGHAI
 from crawlers.parsing import discuz as dz

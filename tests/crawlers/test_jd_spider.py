@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 J = PAGES / "jd"
 PATH = "/comment/productPageComments.action"

@@ -57,3 +57,24 @@ def test_proxy_list_sources(tmp_path, monkeypatch):
         "http://h1:1", "http://h2:2", "http://10.0.0.1:3128", "http://u:p@10.0.0.2:8080"]
     monkeypatch.delenv("OPMON_PROXIES", raising=False)
     assert read_proxy_list(Settings()) == []
+
+
+def test_site_cookies_go_only_to_the_sites_own_domains():
+    from scrapy import Request
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.middlewares.cookies import SiteCookiesMiddleware
+    from crawlers.spiders.dianping import DianpingSpider
+
+    crawler = get_crawler(DianpingSpider, {"OPMON_COOKIE_DIANPING": "_lxsdk=abc; dper=secret"})
+    crawler.spider = DianpingSpider.from_crawler(crawler, shop_id="H2noKWCDigM0H9c1")
+    mw = SiteCookiesMiddleware.from_crawler(crawler)
+
+    page = Request("https://www.dianping.com/shop/H2noKWCDigM0H9c1/review_all")
+    cdn = Request("https://s3plus.meituan.net/v1/mss_0a06/svgtextcss/abc.css")
+    mirrored_cdn = Request("http://127.0.0.1:9/v1/x.css", meta={"original_url": cdn.url})
+    for req in (page, cdn, mirrored_cdn):
+        mw.process_request(req)
+    assert b"dper=secret" in page.headers.get(b"Cookie")
+    assert b"Cookie" not in cdn.headers
+    assert b"Cookie" not in mirrored_cdn.headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import PAGES
+from crawl_testkit import PAGES
 from parsel import Selector
 
 from crawlers.parsing.text import element_to_text, html_to_text

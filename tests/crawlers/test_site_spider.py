@@ -6,7 +6,7 @@ import shutil
 import textwrap
 
 import pytest
-from conftest import PAGES, REPO
+from crawl_testkit import PAGES, REPO
 
 from core.errors import ConfigError
 from crawlers.sites_config import load_site_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 from core.mention import SHANGHAI, Mention
 from crawlers.parsing import tieba as tp

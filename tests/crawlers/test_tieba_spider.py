@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 T = PAGES / "tieba"
 THREADS = ("9100000001", "9100000002", "9100000003", "9100000004")

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
-from conftest import PAGES, REPO
+from crawl_testkit import PAGES, REPO
 
 W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"

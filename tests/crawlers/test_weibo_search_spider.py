@@ -6,7 +6,7 @@ import json
 import sqlite3
 from datetime import datetime
 
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 W = PAGES / "weibo"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import PAGES
+from crawl_testkit import PAGES
 
 W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"

@@ -93,3 +93,67 @@ def test_score_command_reports_missing_model(tmp_path, monkeypatch):
     monkeypatch.setenv("OPMON_MODEL", str(tmp_path / "nope"))
     res = CliRunner().invoke(score, ["好"])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_analyze_keeps_aspects_the_spider_provided(analyzer):
+    from core.mention import Aspect, Kind
+
+    rated = Mention(id="dianping:7", source="dianping", kind=Kind.review, published_at=NOW,
+                    text="口味太差了，很失望。服务员态度很好，上菜也快。环境一般。",
+                    metrics={"rating": 2},
+                    aspects=[Aspect(touchpoint="口味", sentiment=Label.negative, text="口味 1星"),
+                             Aspect(touchpoint="服务", sentiment=Label.negative)])
+    out = analyzer.analyze([rated, _m(2, "服务员态度很好，上菜也快")])
+    got = {a.touchpoint: a for a in out[0].aspects}
+    # The spider's sub-scores win for their touchpoints, untouched (even where the text disagrees)...
+    assert got["口味"] == rated.aspects[0] and got["服务"] == rated.aspects[1]
+    assert [a.touchpoint for a in out[0].aspects].count("服务") == 1
+    # ... and the model adds the touchpoints they do not cover.
+    assert {"上菜", "环境"} <= set(got) and got["上菜"].text.startswith("服务员态度很好")
+    # Without spider aspects the model scores 服务 itself.
+    assert "服务" in {a.touchpoint for a in out[1].aspects}
+    assert rated.aspects == [Aspect(touchpoint="口味", sentiment=Label.negative, text="口味 1星"),
+                             Aspect(touchpoint="服务", sentiment=Label.negative)]  # input untouched
+
+
+def test_analyze_scores_repeated_texts_once_and_matches_score_texts(analyzer):
+    texts = ["物流很快，非常满意。客服不理人，退货麻烦!", "质量太差了，垃圾"]
+    mentions = [_m(i, texts[i % 2]) for i in range(6)]
+    out = analyzer.analyze(mentions)
+    direct = analyzer.score_texts(texts)
+    for i, m in enumerate(out):
+        assert m.sentiment.label == direct[i % 2].label
+        assert m.sentiment.score == pytest.approx(direct[i % 2].score, abs=1e-5)
+    assert out[0].aspects == out[2].aspects and out[0].keywords == out[2].keywords
+
+
+def test_ensemble_scores_aspect_sentences_with_its_linear_half(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    import numpy as np
+    from nlp_toydata import toy_rows
+
+    from nlp.linear import CharNgramLinear
+
+    target = tmp_path / "ens"
+    shutil.copytree(tiny_model_dir, target)
+    texts, labels = toy_rows()
+    CharNgramLinear.fit(texts, labels, min_df=1).save(target / "linear")
+    (target / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": 0.5}))
+    ens = Analyzer.from_settings(Settings(model=str(target), device="cpu"))
+    pipe = ens.pipeline
+    docs = ["物流很快，非常满意。客服不理人，退货麻烦!", "客服态度很好"]
+    sentences = ["物流很快，非常满意。", "客服不理人，退货麻烦!", "客服态度很好"]
+    before = pipe.calls
+    doc_p, sent_p = pipe.predict_proba_with_aspects(docs, sentences)
+    assert pipe.calls == before + 1
+    np.testing.assert_allclose(doc_p, pipe.predict_proba(docs), atol=1e-6)
+    from nlp.normalise import normalise
+
+    np.testing.assert_allclose(sent_p[:2], pipe.linear_proba([normalise(s) for s in sentences[:2]]), atol=1e-6)
+    np.testing.assert_allclose(sent_p[2], doc_p[1], atol=1e-6)  # a whole-text sentence reuses the text's score
+    before = pipe.calls
+    out = ens.analyze([_m(1, docs[0])])
+    assert pipe.calls == before + 1
+    assert {a.touchpoint for a in out[0].aspects} >= {"物流", "客服"}

@@ -140,3 +140,36 @@ def test_three_class_abstention_threshold(tiny_model_dir):
     assert decide(probs, ("negative", "neutral", "positive"), 0.5) == ["neutral", "positive", "neutral"]
     # binary sets ignore the threshold: only P(pos) vs P(neg) counts
     assert decide(probs, ("negative", "positive"), 0.5) == ["negative", "positive", "positive"]
+
+
+def test_ensemble_directory_with_a_stacker(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from nlp_toydata import toy_rows
+
+    from nlp.linear import CharNgramLinear
+    from nlp.normalise import normalise
+    from nlp.sentiment import stack_proba
+
+    target = tmp_path / "stacked"
+    shutil.copytree(tiny_model_dir, target)
+    texts, labels = toy_rows()
+    CharNgramLinear.fit(texts, labels, min_df=1).save(target / "linear")
+    # A stacker that ignores the transformer and trusts the linear half's log-probabilities.
+    coef = np.hstack([np.zeros((3, 3)), np.eye(3)]).tolist()
+    (target / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": 0.5,
+                                                      "stack": {"coef": coef, "intercept": [0, 0, 0]}}))
+    ens = SentimentPipeline.load(str(target), device="cpu")
+    plain = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    batch = ["质量很好，很喜欢", "物流太慢，很失望", "今天是星期三"]
+    lin = ens.linear_proba([normalise(t) for t in batch])
+    np.testing.assert_allclose(ens.predict_proba(batch), lin / lin.sum(axis=1, keepdims=True), atol=1e-5)
+    # A real stacker mixes both halves per class.
+    w = np.array([[1.0, 0, 0, 0.5, 0, 0], [0, 1.0, 0, 0, 0.5, 0], [0, 0, 1.0, 0, 0, 0.5]], dtype=np.float32)
+    ens.stack = (w, np.array([0.1, -0.2, 0.1], dtype=np.float32))
+    got = ens.predict_proba(batch)
+    want = stack_proba(plain.predict_proba(batch), lin, *ens.stack)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    assert [s.label.value for s in ens(batch[:2])] == ["positive", "negative"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from ops_testkit import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.playwright]  # the dianping crawl drives Chromium
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, stored
+from ops_testkit import ROOT, stored
 
 from ops.replay.content import TIEBA_FORUM
 from ops.replay.server import REPLAY_CRAWL_SETTINGS, ReplaySite

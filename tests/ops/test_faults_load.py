@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import ROOT, free_port, stored
+from ops_testkit import ROOT, free_port, stored
 
 from ops.replay.content import DISCUZ_FID, HOTPOT_KEYWORD, JD_PRODUCT, PHONE_KEYWORD, TIEBA_FORUM
 from ops.replay.server import REPLAY_CRAWL_SETTINGS, ReplaySite

@@ -4,7 +4,7 @@ end `blocked` when they must, never crash, and lose no item already parsed."""
 from __future__ import annotations
 
 import pytest
-from conftest import run_crawl, stored
+from ops_testkit import run_crawl, stored
 
 from ops.replay.content import DISCUZ_FID, PHONE_KEYWORD
 from ops.replay.faults import Fault

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from ops_testkit import free_port
 
 from ops.replay import render
 from ops.replay.content import (

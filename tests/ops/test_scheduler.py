@@ -7,7 +7,7 @@ import logging
 import random
 
 import pytest
-from conftest import ScriptedRunner
+from ops_testkit import ScriptedRunner
 from prometheus_client import REGISTRY
 
 from core.brands import Brand, BrandRepo

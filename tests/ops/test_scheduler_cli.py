@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import ROOT, free_port
+from ops_testkit import ROOT, free_port
 
 from ops.replay.content import PHONE_KEYWORD, TIEBA_FORUM
 from ops.replay.server import REPLAY_CRAWL_SETTINGS, ReplaySite
