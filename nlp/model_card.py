@@ -11,18 +11,28 @@ def render(meta: dict) -> str:
     linear = meta.get("linear") or {}
     lin_n = (linear.get("ngram_range") or [1, 3])[1]
     lin_f = linear.get("features", 0)
+    ll = meta.get("dev_log_loss") or {}
+    if meta.get("combine") == "stack":
+        how = ("combined with a character 1-{n}-gram TF-IDF logistic regression ({f:,} features) trained on the "
+               "same rows by a stacked logistic regression over both halves' log-probabilities, fitted on the dev "
+               "split (dev log-loss {s}, 5-fold out-of-fold, against {a} for the best weighted average, "
+               "transformer weight {w})").format(n=lin_n, f=lin_f, s=ll.get("stack"), a=ll.get("average"),
+                                                  w=meta["transformer_weight"])
+    else:
+        how = (f"averaged with a character 1-{lin_n}-gram TF-IDF logistic regression ({lin_f:,} features) trained "
+               f"on the same rows (transformer weight {meta['transformer_weight']}, chosen by dev log-loss)")
     lines = [
         f"# {meta['name']}: the bundled Chinese sentiment model",
         "",
         "A small BERT-shaped transformer over single characters, trained from scratch by this project, "
-        f"averaged with a character 1-{lin_n}-gram TF-IDF logistic regression ({lin_f:,} features) trained on "
-        f"the same rows (transformer weight {meta['transformer_weight']}, chosen by dev log-loss). Three classes: "
+        f"{how}. Three classes: "
         "negative / neutral / positive; the label is neutral when max(P(pos), P(neg)) < "
         f"{meta.get('neutral_below', 0)} (tuned on dev 3-class macro-F1; for touchpoint sentences "
         f"{meta.get('aspect_neutral_below', meta.get('neutral_below', 0))}, tuned on dev car aspects). "
         "The transformer loads with "
         "`AutoModelForSequenceClassification` + `AutoTokenizer`; `nlp.sentiment.SentimentPipeline` reads the "
-        "ensemble (`ensemble.json`, `linear/`: safetensors + JSON, no pickle).",
+        "ensemble (`ensemble.json`, `linear/`: safetensors + JSON, no pickle). Touchpoint sentences that are not a "
+        "whole text are scored by the linear half alone (speed; the aspect threshold is tuned on that path).",
         "",
         "## Reproduce",
         "",

@@ -201,7 +201,8 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
         self._opened = False
         self.fts_walk_threshold = FTS_WALK_THRESHOLD
-        self._writes = 0  # writes through this object: part of the cache key of full-text counts
+        self._watch: sqlite3.Connection | None = None  # read-only use: see _db_version
+        self._fts_counts: tuple[int, dict[str, int]] = (-1, {})
 
     # Lifecycle -----------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -237,6 +238,10 @@ class SqliteStore(Store):
             conns, self._all = self._all, []
         for c in conns:
             c.close()
+        with self._lock:
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
         self._local = threading.local()
 
     def ping(self) -> bool:
@@ -273,7 +278,6 @@ class SqliteStore(Store):
         finally:
             if gc_was_on:
                 gc.enable()
-        self._writes += 1
         STORE_WRITES.labels("sqlite", "insert").inc(inserted)
         STORE_WRITES.labels("sqlite", "update").inc(updated + repeated)
         return UpsertResult(inserted=inserted, updated=updated + repeated)
@@ -403,27 +407,34 @@ class SqliteStore(Store):
         return clauses, params
 
     def _fts_matches(self, q: str | None) -> int | None:
-        """Rows matching `q` in the full-text index (3-8 ms for a common term on a million
-        mentions). Cached per connection until the database changes: `PRAGMA data_version` moves
-        when another connection commits, `_writes` when this store object wrote."""
+        """Rows matching `q` in the full-text index: 3-8 ms for a common term on a million
+        mentions, so kept in a store-wide cache until the database changes (see _db_version)."""
         expr = fts_query(q) if q and q.strip() else None
         if expr is None:
             return None
-        c = self._conn()
-        try:
-            version = (c.execute("PRAGMA data_version").fetchone()[0], self._writes)
-        except sqlite3.Error as exc:
-            raise StoreError(f"mention query failed: {exc}") from exc
-        cache = getattr(self._local, "fts_counts", None)
-        if cache is None or cache[0] != version:
-            cache = self._local.fts_counts = (version, {})
+        version = self._db_version()
+        cache = self._fts_counts
+        if cache[0] != version:
+            cache = self._fts_counts = (version, {})
         n = cache[1].get(expr)
         if n is None:
             n = self._read("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH ?", (expr,))[0][0]
-            if len(cache[1]) >= 1024:
+            if len(cache[1]) >= 4096:
                 cache[1].clear()
             cache[1][expr] = n
         return n
+
+    def _db_version(self) -> int:
+        """A number that changes whenever anyone commits to the file. `PRAGMA data_version` moves
+        on every commit by *another* connection, so it is read on a connection of its own that
+        never writes (shared by this object's threads, a few microseconds per call)."""
+        try:
+            with self._lock:
+                if self._watch is None:
+                    self._watch = connect(self.path)
+                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError(f"mention query failed: {exc}") from exc
 
     def _plan(self, f: Filters, n_fts: int | None) -> tuple[str | None, str | None]:
         """(driver for a page, driver for a count). A short candidate list (the text matches or
@@ -530,6 +541,15 @@ class SqliteStore(Store):
 
     # Trends --------------------------------------------------------------------------------
     def trend(self, query: TrendQuery) -> list[TrendBucket]:
+        starts, acc = self.trend_counts(query)
+        return [TrendBucket(start=s, key=key, total=c[0], positive=c[1], neutral=c[2], negative=c[3],
+                            unscored=c[4])
+                for key, counts in acc for s, c in zip(starts, counts, strict=True)]
+
+    def trend_counts(self, query: TrendQuery) -> tuple[list[datetime], list[tuple[str | None, list[list[int]]]]]:
+        """`trend()` as plain lists: the bucket starts and, per key (sorted as in `trend`), one
+        [total, positive, neutral, negative, unscored] per bucket. The API serialises these
+        directly (a 30-day hourly trend is 720 buckets; models would cost more than the query)."""
         tz = resolve_tz(query.tz)
         starts, end = bucket_starts(query.since, query.until, query.interval, tz)
         lo, hi = to_us(starts[0]), to_us(end)
@@ -537,11 +557,11 @@ class SqliteStore(Store):
         split = query.split_by
         # With one UTC offset over the whole range (no DST change), SQLite can number the buckets
         # itself and return one row per bucket instead of one per hour.
-        off_s = int(starts[0].utcoffset().total_seconds())
-        steady = all(int(x.utcoffset().total_seconds()) == off_s for x in (*starts, end))
         bucket_sql, first = None, 0
         unit_s = unit // US
-        if steady and query.interval in ("day", "week"):
+        off_s = int(starts[0].utcoffset().total_seconds())
+        if query.interval in ("day", "week") and all(
+                int(x.utcoffset().total_seconds()) == off_s for x in (*starts, end)):
             day = f"((X * {unit_s} + {off_s}) / 86400)"
             bucket_sql = day if query.interval == "day" else f"(({day} + 3) / 7)"  # 1970-01-01 was a Thursday
             first_day = (lo // US + off_s) // 86400
@@ -574,12 +594,7 @@ class SqliteStore(Store):
             slot[4] += c4
         if not split and None not in acc:
             acc[None] = [[0] * 5 for _ in starts]
-        out = []
-        for key in sorted(acc, key=lambda k: k or ""):
-            for s, c in zip(starts, acc[key], strict=True):
-                out.append(TrendBucket(start=s, key=key, total=c[0], positive=c[1], neutral=c[2],
-                                       negative=c[3], unscored=c[4]))
-        return out
+        return starts, [(key, acc[key]) for key in sorted(acc, key=lambda k: k or "")]
 
     def _trend_rows(self, q: TrendQuery, lo: int, hi: int, unit: int, bucket_sql: str | None) -> list[tuple]:
         """(key, unit index or bucket number, total, positive, neutral, negative, unscored) rows;

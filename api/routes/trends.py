@@ -58,6 +58,12 @@ def trends(
     for b in brands or [None]:
         q = TrendQuery(brands=[b] if b else [], sources=sources, since=s, until=u, interval=interval, tz=tz,
                        split_by=split_by)
+        counts = getattr(store, "trend_counts", None)
+        if counts is not None:  # the embedded store: plain lists, no 720 models per series
+            starts, per_key = counts(q)
+            series.extend(_series_counts(b, key if split_by == "source" else None, starts, rows)
+                          for key, rows in sorted(per_key, key=lambda kv: str(kv[0])))
+            continue
         buckets = store.trend(q)
         if split_by == "source":
             by_key: dict[str | None, list[TrendBucket]] = defaultdict(list)
@@ -84,6 +90,18 @@ def _series(brand: str | None, source: str | None, buckets: list[TrendBucket]) -
     total = sum(p["total"] for p in points)
     pos = sum(p["positive"] for p in points)
     neg = sum(p["negative"] for p in points)
+    return {"brand": brand, "source": source, "total": total, "net_sentiment": _net(pos, neg, total),
+            "buckets": points}
+
+
+def _series_counts(brand: str | None, source: str | None, starts: list[datetime], rows: list[list[int]]) -> dict:
+    """`_series` from [total, positive, neutral, negative, unscored] lists (same output)."""
+    points = [{"start": s, "total": t, "positive": p, "neutral": n, "negative": g, "unscored": x,
+               "net_sentiment": round((p - g) / t, 4) if t else None}
+              for s, (t, p, n, g, x) in zip(starts, rows, strict=True)]
+    total = sum(r[0] for r in rows)
+    pos = sum(r[1] for r in rows)
+    neg = sum(r[3] for r in rows)
     return {"brand": brand, "source": source, "total": total, "net_sentiment": _net(pos, neg, total),
             "buckets": points}
 
