@@ -126,8 +126,9 @@ def main() -> None:
     print(f"ingest CPU time: {ingest_cpu:.1f} s = {args.n / ingest_cpu:,.0f} mentions per CPU-second "
           "(what one idle core would sustain, I/O aside)")
     t = time.perf_counter()
-    st._conn().execute("PRAGMA optimize")
-    print(f"PRAGMA optimize: {time.perf_counter() - t:.1f} s; load={os.getloadavg()[0]:.2f}")
+    st.optimize()  # what `opmon ingest` does after a bulk import: merge the FTS index, PRAGMA optimize
+    print(f"store.optimize() (FTS merge + PRAGMA optimize, as after `opmon ingest`): "
+          f"{time.perf_counter() - t:.1f} s, not in the ingest rate; load={os.getloadavg()[0]:.2f}")
 
     rng = random.Random(1)
     brands = [None, *BRANDS]  # None = all mentions
@@ -154,6 +155,11 @@ def main() -> None:
     naive_day = timed(lambda i: naive_trend(st, picks[i % len(picks)], day_since, day_until, 86400, 8 * 3600), nr)
     naive_hour = timed(lambda i: naive_trend(st, picks[i % len(picks)], hour_since, hour_until, 3600, 0), nr)
 
+    def cold(q: SearchQuery):
+        st._fts_counts = (-1, {})  # forget cached full-text counts: as if the DB had just changed
+        return st.search(q)
+
+    s2c = timed(lambda i: cold(SearchQuery(q=QUERIES_2[i % len(QUERIES_2)], limit=20)), args.repeat)
     s2 = timed(lambda i: st.search(SearchQuery(q=QUERIES_2[i % len(QUERIES_2)], limit=20)), args.repeat)
     s4 = timed(lambda i: st.search(SearchQuery(q=QUERIES_4[i % len(QUERIES_4)], limit=20)), args.repeat)
     s2b = timed(lambda i: st.search(SearchQuery(q=QUERIES_2[i % len(QUERIES_2)], brands=[BRANDS[i % 30]],
@@ -173,6 +179,7 @@ def main() -> None:
         xc = statistics.median(CPU[id(slow)]) / max(statistics.median(CPU[id(fast)]), 1e-3)
         verdict = "[ok]" if x >= 20 else "[MISSED: target >= 20x]"
         print(f"speed-up of rollups over naive GROUP BY ({name}, median): wall {x:,.0f}x, cpu {xc:,.0f}x {verdict}")
+    print(line("search, 2-char, first page + total (cold)", s2c, 100))
     print(line("search, 2-char query, first page + total", s2, 100))
     print(line("search, 4-char query, first page + total", s4, 100))
     print(line("search, 2-char + brand + 30 days", s2b, 100))

@@ -290,10 +290,10 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         grid = {round(float(w), 2): log_loss(dev, w * p_tr + (1 - w) * p_lin) for w in np.linspace(0, 1, 11)}
         weight = min(grid, key=grid.get)
         log.info("dev log-loss by transformer weight: %s -> %.2f", grid, weight)
-        combine_ll["average"] = round(grid[weight], 4)
+        combine_ll["average"] = round(float(grid[weight]), 4)
         if args.combine in ("auto", "stack"):
             oof, stack = fit_stacker(dev, p_tr, p_lin, args.seed)
-            combine_ll["stack"] = round(log_loss(dev, oof), 4)  # out-of-fold: an honest comparison
+            combine_ll["stack"] = round(float(log_loss(dev, oof)), 4)  # out-of-fold: an honest comparison
             log.info("dev log-loss: average %.4f, stacked (5-fold out-of-fold) %.4f", grid[weight],
                      combine_ll["stack"])
             if args.combine == "stack" or combine_ll["stack"] < combine_ll["average"]:

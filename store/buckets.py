@@ -66,7 +66,12 @@ def next_start(start: datetime, interval: str, tz: ZoneInfo) -> datetime:
     if interval in ("5min", "hour"):
         step = timedelta(minutes=5) if interval == "5min" else timedelta(hours=1)
         # Absolute time: an hour bucket is an hour long even across a DST change.
-        return floor(start.astimezone(UTC) + step, interval, tz)
+        nxt = floor(start.astimezone(UTC) + step, interval, tz)
+        if to_us(nxt) <= to_us(start):  # absolute times: same-zone comparison ignores `fold`
+            # A half-hour DST shift (Australia/Lord_Howe) can floor back onto this bucket's own
+            # start: the next bucket then starts one step later in absolute time.
+            nxt = (start.astimezone(UTC) + step).astimezone(tz)
+        return nxt
     days = 1 if interval == "day" else 7
     return _local_midnight(start.astimezone(tz).date() + timedelta(days=days), tz)
 

@@ -15,6 +15,7 @@ from core.mention import Mention, mention_errors
 from core.settings import get_settings
 
 BATCH = 5000
+OPTIMIZE_AFTER = 50_000  # new mentions in one import after which the full-text index is merged
 
 
 def _settings(store: str | None):
@@ -97,6 +98,8 @@ def ingest(file: str, store: str | None, batch: int, max_errors: int, strict: bo
                 if len(pending) >= batch:
                     flush()
             flush()
+            if inserted >= OPTIMIZE_AFTER and hasattr(st, "optimize"):
+                st.optimize()  # a bulk import leaves the full-text index in many segments
     except OpmonError as exc:
         raise click.ClickException(f"store error after {inserted + updated} mentions: {exc}") from exc
     finally:

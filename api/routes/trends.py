@@ -94,14 +94,13 @@ def _series(brand: str | None, source: str | None, buckets: list[TrendBucket]) -
             "buckets": points}
 
 
-def _series_counts(brand: str | None, source: str | None, starts: list[datetime], rows: list[list[int]]) -> dict:
-    """`_series` from [total, positive, neutral, negative, unscored] lists (same output)."""
+def _series_counts(brand: str | None, source: str | None, starts: list[datetime], flat: list[int]) -> dict:
+    """`_series` from the store's flat counts (total, positive, neutral, negative, unscored per
+    bucket, bucket after bucket); same output."""
     points = [{"start": s, "total": t, "positive": p, "neutral": n, "negative": g, "unscored": x,
                "net_sentiment": round((p - g) / t, 4) if t else None}
-              for s, (t, p, n, g, x) in zip(starts, rows, strict=True)]
-    total = sum(r[0] for r in rows)
-    pos = sum(r[1] for r in rows)
-    neg = sum(r[3] for r in rows)
+              for s, t, p, n, g, x in zip(starts, *[iter(flat)] * 5, strict=True)]
+    total, pos, neg = sum(flat[0::5]), sum(flat[1::5]), sum(flat[3::5])
     return {"brand": brand, "source": source, "total": total, "net_sentiment": _net(pos, neg, total),
             "buckets": points}
 
