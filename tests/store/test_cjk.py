@@ -61,3 +61,17 @@ def test_every_two_character_query_is_exact(random_store):
     for a in chars:
         for b in chars:
             assert st.count(Filters(q=a + b)) == _expected(texts, a + b), a + b
+
+
+def test_hour_buckets_cross_a_half_hour_dst_change():
+    """Lord Howe Island moves its clocks by 30 minutes: hour buckets must still advance."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from store.buckets import bucket_starts
+
+    since = datetime(2026, 4, 4, 13, tzinfo=UTC)
+    starts, end = bucket_starts(since, since + timedelta(hours=5), "hour", ZoneInfo("Australia/Lord_Howe"))
+    assert all(a < b for a, b in zip(starts, starts[1:], strict=False))
+    assert starts[0] <= since < end and end >= since + timedelta(hours=5)
+    assert 5 <= len(starts) <= 7
