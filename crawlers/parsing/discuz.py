@@ -15,7 +15,7 @@ from parsel import Selector
 
 from core.errors import InvalidInput
 from crawlers.parsing.dates import parse_cn_datetime
-from crawlers.parsing.text import element_to_text
+from crawlers.parsing.text import drop_keeping_tail, element_to_text
 
 _REWRITTEN_THREAD = re.compile(r"thread-(\d+)-(\d+)-\d+\.html$")
 _REWRITTEN_FORUM = re.compile(r"forum-(\d+)-(\d+)\.html$")
@@ -142,24 +142,10 @@ def _post_time(em: Selector) -> str | None:
     return text or None
 
 
-def _drop(el) -> None:
-    """Remove an lxml element but keep its tail text (lxml's remove() would drop it too)."""
-    parent = el.getparent()
-    if parent is None:
-        return
-    if el.tail:
-        prev = el.getprevious()
-        if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
-
-
 def _body_text(td: Selector) -> str:
     for css in _NOT_WORDS:
         for el in td.css(css):
-            _drop(el.root)
+            drop_keeping_tail(el.root)
     return element_to_text(td.root)
 
 

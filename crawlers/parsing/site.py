@@ -11,7 +11,7 @@ from parsel import Selector, SelectorList
 
 from core.errors import InvalidInput
 from crawlers.parsing.counts import parse_count
-from crawlers.parsing.text import element_to_text
+from crawlers.parsing.text import drop_keeping_tail, element_to_text
 from crawlers.sites_config import FieldSpec, SiteConfig
 
 
@@ -37,16 +37,7 @@ def _element_text(m: Selector, exclude: list[str]) -> str:
     clone = Selector(root=root, type="html")
     for css in exclude:
         for el in clone.css(css):
-            parent = el.root.getparent()
-            if parent is None:
-                continue
-            if el.root.tail:  # keep the text that follows the dropped element
-                prev = el.root.getprevious()
-                if prev is not None:
-                    prev.tail = (prev.tail or "") + el.root.tail
-                else:
-                    parent.text = (parent.text or "") + el.root.tail
-            parent.remove(el.root)
+            drop_keeping_tail(el.root)
     return element_to_text(root)
 
 

@@ -127,3 +127,17 @@ def clean_location(value: str | None) -> str | None:
         return None
     place = _LOCATION_PREFIX.sub("", _INVISIBLE.sub("", str(value))).strip()
     return place or None
+
+
+def drop_keeping_tail(el) -> None:
+    """Remove an lxml element but keep its tail text (lxml's remove() would drop that too)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
