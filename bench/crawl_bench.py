@@ -1,6 +1,6 @@
 """Crawl benchmark: the `weibo` spider end to end vs. a raw Scrapy spider fetching the same pages.
 
-    nice -n 10 python bench/crawl_bench.py [--pages 2000] [--per-page 10] [--concurrency 16] [--skip-nlp]
+    nice -n 10 python bench/crawl_bench.py [--pages 2000] [--per-page 10] [--concurrency 16] [--skip-nlp] [--skip-ab]
 
 Generates PAGES m.weibo.cn getIndex search pages (card_type 11 groups, HTML texts with emoticons and
 @names, string counts, RFC-2822-like dates) and serves them from a local keep-alive HTTP server in
@@ -8,9 +8,13 @@ its own process. Then, in this one run, as `scrapy crawl` subprocesses with the 
 
 1. raw   — a bare Scrapy spider that requests every page URL and does nothing with the response
            (no project middlewares, pipelines or extensions): the fetch baseline;
-2. weibo, NLP off — parse → validate → brands → dedupe → SQLite store (fresh DB);
-3. weibo, NLP on  — the same plus sentiment/keywords/aspects in batches (skipped, and reported as
-           pending, when the model cannot be loaded).
+2. weibo, no pipelines — the project spider and middlewares, ITEM_PIPELINES={} (diagnostic: the cost
+           of parsing and of Scrapy moving each item, before any stage runs);
+3. weibo, NLP off — parse → validate → brands → dedupe → SQLite store (fresh DB);
+4. weibo, NLP on  — the same plus sentiment/keywords/aspects in batches, scored in the NLP worker
+           process (the project default; skipped, and reported as pending, when the model cannot load);
+5. weibo, NLP on, in-thread — NLP_PROCESSES=0, the previous design (model on a thread of the crawl
+           process), as the A/B baseline for 4 (`--skip-ab` leaves it out).
 
 Prints pages/s and mentions/s for each (from the crawl's start_time to the end of its last
 pipeline flush) and the ratio to raw. Targets: NLP off >= 0.7x raw pages/s; NLP on >= 1,000 mentions/s.
@@ -187,7 +191,7 @@ def figures(data: dict) -> tuple[float, float, float, int, int, float]:
     return elapsed, pages / elapsed, items / elapsed, pages, items, data["cpu_s"]
 
 
-def stage_breakdown(pages: int, per_page: int) -> list[tuple[str, float]]:
+def stage_breakdown(pages: int, per_page: int, nlp: bool = False) -> list[tuple[str, float]]:
     """CPU microseconds per mention for each stage, called directly (no Scrapy), same pages."""
     import time
 
@@ -232,6 +236,19 @@ def stage_breakdown(pages: int, per_page: int) -> list[tuple[str, float]]:
             store.upsert(mentions[i:i + 500])
         out.append(("SQLite store upsert (batches of 500)", (time.process_time() - t) / n * 1e6))
         store.close()
+    if nlp:  # what the NLP worker does per batch, in this process with one torch thread
+        from core.settings import get_settings
+        from nlp.analyzer import Analyzer
+
+        os.environ["OPMON_NLP_ENABLED"] = "true"
+        get_settings.cache_clear()
+        analyzer = Analyzer.from_settings(get_settings().model_copy(update={"torch_threads": 1}))
+        sample = mentions[:3000]
+        analyzer.analyze(mentions[-256:])  # warm-up (load, caches) on other texts
+        t = time.process_time()
+        for i in range(0, len(sample), 256):
+            analyzer.analyze(sample[i:i + 256])
+        out.append(("Analyzer.analyze, 1 torch thread (batches of 256)", (time.process_time() - t) / len(sample) * 1e6))
     return out
 
 
@@ -242,6 +259,7 @@ def main() -> None:
     ap.add_argument("--per-page", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip-nlp", action="store_true")
+    ap.add_argument("--skip-ab", action="store_true", help="leave out the in-thread NLP A/B run")
     ARGS = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -262,6 +280,9 @@ def main() -> None:
             rows.append(("raw fetch (baseline)", *figures(raw)))
             weibo = ["crawl", "weibo", "-a", f"keyword={KEYWORD}", "-a", f"pages={ARGS.pages}", "-a",
                      f"base_url={base}", "-s", f"PAGE_LOOKAHEAD={ARGS.concurrency}"]
+            bare = crawl([*weibo, "-s", "ITEM_PIPELINES={}"],
+                         {"OPMON_NLP_ENABLED": "false", "OPMON_DATA_DIR": str(tmp / "bare")}, tmp, "bare")
+            rows.append(("weibo, no pipelines (parse + Scrapy per item)", *figures(bare)))
             off = crawl(weibo, {"OPMON_NLP_ENABLED": "false", "OPMON_DATA_DIR": str(tmp / "off")}, tmp, "off")
             rows.append(("weibo, NLP off (parse+validate+brands+dedupe+store)", *figures(off)))
             on = None
@@ -271,7 +292,11 @@ def main() -> None:
                     print("NLP on: model unavailable -> figure pending:\n", on["log_tail"][-600:])
                     on = None
                 else:
-                    rows.append(("weibo, NLP on (+ sentiment/keywords/aspects)", *figures(on)))
+                    rows.append(("weibo, NLP on (+ sentiment etc., worker process)", *figures(on)))
+                if on is not None and not ARGS.skip_ab:
+                    thread = crawl([*weibo, "-s", "NLP_PROCESSES=0"],
+                                   {"OPMON_NLP_ENABLED": "true", "OPMON_DATA_DIR": str(tmp / "thread")}, tmp, "thread")
+                    rows.append(("weibo, NLP on, in-thread (NLP_PROCESSES=0, A/B)", *figures(thread)))
     finally:
         server.terminate()
 
@@ -283,15 +308,20 @@ def main() -> None:
               f" {cpu:6.1f}")
     print("(CPU s: user+sys of the whole crawl process incl. start-up; wall figures are from the crawl's"
           f" start to its last flush; load average at the end: {os.getloadavg()[0]:.1f})")
-    off_ratio = rows[1][2] / raw_pps
+    off_ratio = rows[2][2] / raw_pps
     print(f"\ntarget NLP off >= 0.70x raw pages/s: {off_ratio:.2f}x -> {'OK' if off_ratio >= 0.7 else 'MISSED'}")
     if on is not None:
-        ips = rows[2][3]
+        ips = rows[3][3]
         print(f"target NLP on >= 1000 mentions/s: {ips:.0f}/s -> {'OK' if ips >= 1000 else 'MISSED'}")
+        worker_s = on["stats"].get("pipeline/nlp/worker_cpu_ms", 0) / 1000
+        if worker_s:
+            print(f"  NLP worker: {worker_s:.1f} CPU s scoring ({worker_s / max(1, rows[3][5]) * 1e3:.2f} ms per"
+                  f" mention, all its threads) in {rows[3][1]:.1f} s of crawl: {worker_s / rows[3][1]:.2f} cores")
     else:
         print("target NLP on >= 1000 mentions/s: pending (NLP model not available in this run)")
-    print("\nwhere a mention's CPU time goes (stages called directly, 200 pages):")
-    for name, us in stage_breakdown(min(ARGS.pages, 200), ARGS.per_page):
+    n = min(ARGS.pages, 2000)  # all pages: dedupe's cost grows with the number of texts indexed
+    print(f"\nwhere a mention's CPU time goes (stages called directly, no Scrapy, {n} pages):")
+    for name, us in stage_breakdown(n, ARGS.per_page, nlp=on is not None):
         print(f"  {name:<45} {us:7.1f} µs")
 
 

@@ -1,6 +1,7 @@
 """Sentiment throughput (texts/s) on 10,000 mixed texts, every system in the same run.
 
-    python bench/nlp_bench.py [--n 10000] [--device cpu] [--bert-base]
+    python bench/nlp_bench.py [--n 10000] [--device cpu] [--bert-base] [--threads N] [--fp32-too]
+                              [--baseline-model DIR]
     python bench/nlp_bench.py --analyze [--n 10000]   # Analyzer.analyze vs score_texts on mentions
 
 Systems: the bundled model end to end (normalise -> tokenise -> forward -> ensemble), its
@@ -47,10 +48,11 @@ def mixed_texts(n: int, seed: int = 7) -> tuple[list[str], str]:
 
 
 def timed(fn, texts, warm=200):
+    """(texts/s wall clock, texts per CPU-second of this process)."""
     fn(texts[:warm])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn(texts)
-    return len(texts) / (time.perf_counter() - t0)
+    return len(texts) / (time.perf_counter() - t0), len(texts) / max(time.process_time() - c0, 1e-9)
 
 
 def weibo_mentions(n: int, seed: int = 7) -> tuple[list, str]:
@@ -84,11 +86,16 @@ def bench_analyze(args) -> int:
     mentions, source = weibo_mentions(args.n)
     analyzer = Analyzer.from_settings(Settings(model=args.model, device=args.device, torch_threads=args.threads,
                                                nlp_batch_size=args.batch_size))
+    if args.precision != "auto":  # (no setting for it yet: swap in a pipeline loaded with that precision)
+        from nlp.sentiment import SentimentPipeline
+
+        analyzer.pipeline = SentimentPipeline.load(args.model, device=args.device, batch_size=args.batch_size,
+                                                   threads=args.threads, precision=args.precision)
     size = 1000  # the crawler's NLP stage hands over batches of this size
     chunks = [mentions[i:i + size] for i in range(0, len(mentions), size)]
     texts = [[m.text for m in c] for c in chunks]
     analyzer.analyze(mentions[:200])
-    analyzer._keywords.clear()  # noqa: SLF001 - a cold keyword cache, as for fresh mentions
+    analyzer.clear_caches()  # cold word and keyword caches, as for fresh mentions
     t0, c0 = time.perf_counter(), time.process_time()
     for c in texts:
         analyzer.score_texts(c)
@@ -99,7 +106,8 @@ def bench_analyze(args) -> int:
     mean_len = sum(len(m.text) for m in mentions) / len(mentions)
     aspects = sum(len(m.aspects) for m in out) / len(out)
     print(f"# {len(mentions)} mentions ({source}), mean {mean_len:.0f} chars, {aspects:.2f} touchpoints each; "
-          f"batches of {size}; torch {torch.__version__}, {torch.get_num_threads()} threads, model {analyzer.model_name}")
+          f"batches of {size}; torch {torch.__version__}, {torch.get_num_threads()} threads, model {analyzer.model_name}, "
+          f"forward {analyzer.pipeline.precision}, load average {os.getloadavg()[0]:.1f}")
     # Per CPU-second as well: on a shared machine wall-clock rates swing with the neighbours' load.
     print("| stage | mentions/s (wall clock) | mentions per CPU-second |")
     print("|---|---:|---:|")
@@ -118,6 +126,12 @@ def main(argv=None) -> int:
     p.add_argument("--bert-base", action="store_true", help="also time a random-weight BERT-base-size model")
     p.add_argument("--analyze", action="store_true", help="time Analyzer.analyze() against score_texts()")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the setting)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="transformer forward precision (auto: bf16 on CPUs with AMX, on CUDA)")
+    p.add_argument("--baseline-model", default=None,
+                   help="also time this model directory (e.g. the previous bundled model) with an fp32 forward")
+    p.add_argument("--fp32-too", action="store_true",
+                   help="also time the bundled model with an fp32 forward in the same run (the pre-bf16 baseline)")
     args = p.parse_args(argv)
     if args.analyze:
         return bench_analyze(args)
@@ -128,17 +142,35 @@ def main(argv=None) -> int:
     from nlp.sentiment import SentimentPipeline
 
     texts, source = mixed_texts(args.n)
-    pipe = SentimentPipeline.load(args.model, device=args.device, batch_size=args.batch_size)
+    pipe = SentimentPipeline.load(args.model, device=args.device, batch_size=args.batch_size, threads=args.threads,
+                                  precision=args.precision)
     mean_len = sum(len(t) for t in texts) / len(texts)
     print(f"# {len(texts)} texts ({source}), mean {mean_len:.0f} chars; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {pipe.device}, batch {args.batch_size}")
-    rows = [("bundled model (ensemble, end to end)", timed(pipe.predict_proba, texts))]
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {pipe.device}, forward {pipe.precision}, batch {args.batch_size}")
+    threads = torch.get_num_threads()
+    how = f"{pipe.precision} forward on {threads} torch thread(s)" + (
+        " + the linear half in a thread beside it" if pipe.overlap else "")
+    rows = [(f"bundled model (ensemble, end to end, {how})", timed(pipe.predict_proba, texts))]
+    if args.fp32_too and pipe.precision != "fp32":
+        fp32 = SentimentPipeline(pipe.model, pipe.tokenizer, name="fp32", device=pipe.device, batch_size=args.batch_size,
+                                 linear=pipe.linear, stack=pipe.stack, precision="fp32", overlap=pipe.overlap)
+        rows.append(("same, fp32 forward", timed(fp32.predict_proba, texts)))
+    if args.baseline_model:
+        # As round 2 ran it: fp32, every core to torch, the halves one after the other.
+        cores = args.threads or max(1, min(len(os.sched_getaffinity(0)), 8))
+        base_pipe = SentimentPipeline.load(args.baseline_model, device=args.device, batch_size=args.batch_size,
+                                           threads=cores, precision="fp32")
+        rows.append((f"baseline model {args.baseline_model} (fp32 forward on {cores} torch threads, halves in turn)",
+                     timed(base_pipe.predict_proba, texts)))
+        torch.set_num_threads(threads)
     if pipe.linear is not None:
         alone = SentimentPipeline(pipe.model, pipe.tokenizer, name="t", device=pipe.device,
-                                  batch_size=args.batch_size)
-        rows.append(("bundled transformer alone", timed(alone.predict_proba, texts)))
-        rows.append(("char n-gram linear model alone", timed(
+                                  batch_size=args.batch_size, precision=args.precision)
+        rows.append((f"bundled transformer alone ({alone.precision}, {threads} torch thread(s))",
+                     timed(alone.predict_proba, texts)))
+        kind = "char + word n-gram" if pipe.uses_words else "char n-gram"
+        rows.append((f"{kind} linear half alone", timed(
             lambda ts: pipe.linear.predict_proba([normalise(t) for t in ts]), texts)))
     if args.bert_base:
         from transformers import BertConfig, BertForSequenceClassification
@@ -146,7 +178,7 @@ def main(argv=None) -> int:
         big = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=3))  # bert-base-chinese shape
         big.config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
         base = SentimentPipeline(big, pipe.tokenizer, name="bert-base-random", device=pipe.device,
-                                 batch_size=args.batch_size, max_length=128)
+                                 batch_size=args.batch_size, max_length=128, precision=args.precision)
         rows.append(("BERT-base size (random weights, max 128 tokens)", timed(base.predict_proba, texts)))
 
     from snownlp import SnowNLP
@@ -154,10 +186,11 @@ def main(argv=None) -> int:
     snow_texts = texts[: args.snownlp_n or len(texts)]
     rows.append((f"SnowNLP ({len(snow_texts)} texts)", timed(lambda ts: [SnowNLP(t).sentiments for t in ts if t],
                                                             snow_texts, warm=20)))
-    print("| system | texts/s |")
-    print("|---|---:|")
-    for name, rate in rows:
-        print(f"| {name} | {rate:,.0f} |")
+    # Per CPU-second as well: on a shared machine wall-clock rates swing with the neighbours' load.
+    print("| system | texts/s (wall clock) | texts per CPU-second |")
+    print("|---|---:|---:|")
+    for name, (rate, cpu_rate) in rows:
+        print(f"| {name} | {rate:,.0f} | {cpu_rate:,.0f} |")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Held-out quality of the bundled sentiment model against the classic baselines, in one run.
 
-    python bench/nlp_quality.py [--data ../shared/data/sentiment] [--model bundled] [--json out.json]
+    python bench/nlp_quality.py [--data ../shared/data/sentiment] [--model bundled] [--compare-model DIR]
+                                [--json out.json]
 
 On the fixed 10% held-out split of every shared corpus (see nlp/data.py) it scores:
   * the bundled model (transformer + linear ensemble, as shipped) and its transformer alone;
+  * with --compare-model DIR, another model (e.g. the previously shipped one) in the same run;
   * a char 1-3-gram TF-IDF + logistic regression trained here, now, on the same train split;
   * SnowNLP (its bundled shopping-review model).
 Binary corpora: positive iff P(pos) >= P(neg) (SnowNLP: sentiments >= 0.5). 3-class corpora:
@@ -101,6 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="bundled")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--json", default=None, help="also write all figures to this file")
+    p.add_argument("--compare-model", default=None,
+                   help="also score this model (e.g. a copy of the previously shipped bundled model) in the same run")
     p.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated subset (quick checks)")
     args = p.parse_args(argv)
 
@@ -116,6 +120,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     scores["bundled (ensemble)"] = score_all(held, pipe.predict_proba(texts), pipe.neutral_below)
     timings["bundled (ensemble)"] = time.perf_counter() - t0
+    if args.compare_model:
+        other = SentimentPipeline.load(args.compare_model, device="cpu")
+        t0 = time.perf_counter()
+        scores["compared model (ensemble)"] = score_all(held, other.predict_proba(texts), other.neutral_below)
+        timings["compared model (ensemble)"] = time.perf_counter() - t0
     if pipe.linear is not None:
         from nlp.normalise import normalise
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     nlp_batch_size: int = Field(default=256, ge=1, le=8192)
     torch_threads: int | None = Field(default=None, ge=1)
+    nlp_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="CPU forward precision: bf16 where the CPU has AMX, else fp32"
+    )
     taxonomy: str = Field(default="ecommerce,restaurant,car", description="touchpoint taxonomies to apply")
     embedding_model: str | None = Field(
         default=None, description="local sentence-embedding model for topic clustering (optional)"

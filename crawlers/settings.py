@@ -78,7 +78,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "crawlers.extensions.CrawlOutcome": 500,
+    "crawlers.extensions.GcTuning": 900,
 }
+GC_TUNING_ENABLED = True
+GC_GEN0_THRESHOLD = 50_000  # allocations between young-generation collections (CPython default: 700)
 ITEM_PIPELINES = {
     "crawlers.pipelines.ValidatePipeline": 100,
     "crawlers.pipelines.BrandPipeline": 200,

@@ -60,8 +60,10 @@ class Analyzer:
         self.pipeline = pipeline
         self.matcher = matcher
         self.keywords_top = keywords_top
-        # Reposts and copied reviews repeat texts: keywords (jieba) are computed once per text.
+        # Reposts and copied reviews repeat texts: each text is cut by jieba once, and its words serve
+        # both the keywords and the model's word features.
         self._keywords: dict[str, list[str]] = {}
+        self._words: dict[str, list[str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Analyzer:
@@ -70,7 +72,8 @@ class Analyzer:
         from nlp.touchpoints import TouchpointMatcher
 
         pipeline = SentimentPipeline.load(settings.model, device=settings.device,
-                                          batch_size=settings.nlp_batch_size, threads=settings.torch_threads)
+                                          batch_size=settings.nlp_batch_size, threads=settings.torch_threads,
+                                          precision=settings.nlp_precision)
         matcher = TouchpointMatcher.from_names(settings.taxonomy) if settings.taxonomy.strip() else None
         return cls(pipeline, matcher)
 
@@ -84,8 +87,23 @@ class Analyzer:
 
         added = add_terms(names)
         if added:
-            self._keywords.clear()  # cached keywords were cut without the new names
+            self.clear_caches()  # cached words and keywords were cut without the new names
         return added
+
+    def clear_caches(self) -> None:
+        self._keywords.clear()
+        self._words.clear()
+
+    def words(self, text: str) -> list[str]:
+        """The jieba words of a normalised text (`nlp.keywords.feature_words`), cached."""
+        from nlp.keywords import feature_words
+
+        found = self._words.get(text)
+        if found is None:
+            if len(self._words) >= KEYWORD_CACHE:
+                self._words.clear()
+            found = self._words[text] = feature_words(text)
+        return found
 
     def keywords(self, text: str) -> list[str]:
         from nlp.keywords import extract_keywords
@@ -94,7 +112,7 @@ class Analyzer:
         if found is None:
             if len(self._keywords) >= KEYWORD_CACHE:
                 self._keywords.clear()
-            found = self._keywords[text] = extract_keywords(text, self.keywords_top)
+            found = self._keywords[text] = extract_keywords(text, self.keywords_top, words=self.words(text))
         return list(found)
 
     def score_texts(self, texts: Sequence[str]) -> list[Sentiment]:
@@ -120,8 +138,12 @@ class Analyzer:
         unique_texts = list(dict.fromkeys(t for t in texts if t))
         unique_sentences = list(dict.fromkeys(mt.sentence for ms in matches for mt in ms))
         if unique_texts:
-            doc_probs, sent_probs = self.pipeline.predict_proba_with_aspects(unique_texts, unique_sentences,
-                                                                             normalised=True)
+            words = sent_words = None
+            if getattr(self.pipeline, "uses_words", False):  # cut once: the keywords reuse these words
+                words = [self.words(t) for t in unique_texts]
+                sent_words = [self.words(s) for s in unique_sentences]
+            doc_probs, sent_probs = self.pipeline.predict_proba_with_aspects(
+                unique_texts, unique_sentences, normalised=True, words=words, sentence_words=sent_words)
             doc_sent = dict(zip(unique_texts, self.pipeline.postprocess(doc_probs), strict=True))
             sent_row = {s: i for i, s in enumerate(unique_sentences)}
             self.pipeline.record(len(unique_texts), time.perf_counter() - started)

@@ -81,16 +81,42 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def extract_keywords(text: str, top: int = 8, method: str = "tfidf") -> list[str]:
-    """Top terms of one text (jieba TF-IDF by default, TextRank for long texts if asked)."""
+def feature_words(text: str) -> list[str]:
+    """jieba's words of a normalised text, emoticon alt text cut out: the cut that keyword extraction
+    (TF-IDF) makes, and the word features of the bundled model's linear half, so `Analyzer.analyze()`
+    cuts each text once for both."""
+    jieba, _, _ = _jieba()
+    return [w for w in jieba.lcut(_EMOTICON.sub(" ", text)) if w.strip()]
+
+
+def _tfidf_tags(words: Sequence[str], top: int) -> list[str]:
+    """jieba.analyse.TFIDF.extract_tags over words already cut (same filter, weights and order)."""
+    _, tfidf, _ = _jieba()
+    freq: dict[str, float] = {}
+    for w in words:
+        if len(w.strip()) < 2 or w.lower() in tfidf.stop_words:
+            continue
+        freq[w] = freq.get(w, 0.0) + 1.0
+    total = sum(freq.values())
+    for k in freq:
+        freq[k] *= tfidf.idf_freq.get(k, tfidf.median_idf) / total
+    return sorted(freq, key=freq.__getitem__, reverse=True)[:top]
+
+
+def extract_keywords(text: str, top: int = 8, method: str = "tfidf", words: Sequence[str] | None = None) -> list[str]:
+    """Top terms of one text (jieba TF-IDF by default, TextRank for long texts if asked).
+
+    `words`: the text's `feature_words()` when the caller already cut it (TF-IDF only)."""
     if not text:
         return []
     _, tfidf, textrank = _jieba()
     clean = _EMOTICON.sub(" ", text)
     engine = textrank if method == "textrank" else tfidf
     allow = ("n", "nr", "ns", "nt", "nz", "vn", "v", "a", "an", "eng") if method == "textrank" else ()
-    words = engine.extract_tags(clean, topK=top * 2, allowPOS=allow) if allow else engine.extract_tags(
-        clean, topK=top * 2)
+    if allow:
+        words = engine.extract_tags(clean, topK=top * 2, allowPOS=allow)
+    else:
+        words = _tfidf_tags(feature_words(text) if words is None else words, top * 2)
     if method == "textrank" and not words:  # TextRank needs co-occurrence; short texts fall back
         words = tfidf.extract_tags(clean, topK=top * 2)
     stops = stop_words()

@@ -11,15 +11,17 @@ def render(meta: dict) -> str:
     linear = meta.get("linear") or {}
     lin_n = (linear.get("ngram_range") or [1, 3])[1]
     lin_f = linear.get("features", 0)
+    words = linear.get("word_ngrams", 0)
+    lin_kind = f"character 1-{lin_n}-gram" + (f" + jieba word 1-{words}-gram" if words else "")
     ll = meta.get("dev_log_loss") or {}
     if meta.get("combine") == "stack":
-        how = ("combined with a character 1-{n}-gram TF-IDF logistic regression ({f:,} features) trained on the "
+        how = ("combined with a {k} TF-IDF logistic regression ({f:,} features) trained on the "
                "same rows by a stacked logistic regression over both halves' log-probabilities, fitted on the dev "
                "split (dev log-loss {s}, 5-fold out-of-fold, against {a} for the best weighted average, "
-               "transformer weight {w})").format(n=lin_n, f=lin_f, s=ll.get("stack"), a=ll.get("average"),
+               "transformer weight {w})").format(k=lin_kind, f=lin_f, s=ll.get("stack"), a=ll.get("average"),
                                                   w=meta["transformer_weight"])
     else:
-        how = (f"averaged with a character 1-{lin_n}-gram TF-IDF logistic regression ({lin_f:,} features) trained "
+        how = (f"averaged with a {lin_kind} TF-IDF logistic regression ({lin_f:,} features) trained "
                f"on the same rows (transformer weight {meta['transformer_weight']}, chosen by dev log-loss)")
     lines = [
         f"# {meta['name']}: the bundled Chinese sentiment model",
@@ -32,7 +34,12 @@ def render(meta: dict) -> str:
         "The transformer loads with "
         "`AutoModelForSequenceClassification` + `AutoTokenizer`; `nlp.sentiment.SentimentPipeline` reads the "
         "ensemble (`ensemble.json`, `linear/`: safetensors + JSON, no pickle). Touchpoint sentences that are not a "
-        "whole text are scored by the linear half alone (speed; the aspect threshold is tuned on that path).",
+        "whole text are scored by the linear half alone (speed; the aspect threshold is tuned on that path)."
+        + (" The word features are `nlp.keywords.feature_words()` (jieba with its HMM, emoticon alt text cut "
+           "out): the same cut as keyword extraction, so `Analyzer.analyze()` cuts each text once for both."
+           if words else "")
+        + " On CPUs with AMX (and on CUDA) the transformer runs under bf16 autocast (`precision=\"auto\"`); "
+        "every figure below was computed that way.",
         "",
         "## Reproduce",
         "",
@@ -43,12 +50,15 @@ def render(meta: dict) -> str:
         "",
         f"Shipped files were written by `{meta.get('invocation', meta['command'])}`"
         if meta.get("invocation", meta["command"]) != meta["command"] else "",
-        "(`--transformer-from` reuses the transformer of that same seeded command's earlier run: training is "
-        "seeded and ran on CPU with `--threads 1`; a rerun matched its logged losses until it was stopped at batch 50)"
+        "(`--transformer-from` reuses the transformer that the same seeded command saved in an earlier run, "
+        "then fits the linear half, stacker and thresholds as that command does; the held-out split is scored "
+        "only in this step)"
         if meta.get("invocation", meta["command"]) != meta["command"] else "",
         "",
         f"- seed: `{meta['seed']}`; device used: {meta['device']}; wall time: {meta['train_minutes']} min "
-        f"({meta['epochs_run']} epochs); machine: 2 shared CPU cores, 24 GB, no GPU",
+        f"({meta['epochs_run']} epochs); training precision: {meta.get('train_precision') or 'fp32'}"
+        f"{' autocast' if meta.get('train_precision') not in (None, 'fp32') else ''}; "
+        "machine: 2 shared CPU cores, 24 GB, no GPU",
         f"- architecture: {arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}, "
         f"{arch['num_attention_heads']} heads, FFN {arch['intermediate_size']}, max {arch['max_position_embeddings']} "
         f"tokens (long texts keep head 1/3 + tail 2/3), vocabulary {arch['vocab_size']} characters",
@@ -64,7 +74,10 @@ def render(meta: dict) -> str:
         "mixed polarity dropped; weibo_senti_100k with `[emoticon]` tokens removed (its labels came from them).",
         "- text goes through `nlp.normalise.normalise()` at training and inference alike.",
         "",
+        *_dev_lines(meta),
         "## Held-out metrics (10% of each corpus, never trained on)",
+        "",
+        meta.get("card_note", ""),
         "",
         "Binary sets: positive iff P(positive) >= P(negative). 3-class sets: the model's label (argmax with the "
         "neutral threshold); the transformer-alone column is plain argmax.",
@@ -89,6 +102,18 @@ def render(meta: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _dev_lines(meta: dict) -> list[str]:
+    """The dev split's figures (what every choice was made on), when the meta has them."""
+    dev = meta.get("dev")
+    if not dev:
+        return []
+    cells = ", ".join(f"{c} {r['accuracy'] if c not in meta.get('three_class', ()) else r['macro_f1']:.4f}"
+                      for c, r in dev.items())
+    return ["## Dev metrics (5% of each corpus: the split every choice was made on)", "",
+            f"Ensemble, out-of-fold where stacked, binary accuracy / 3-class macro-F1: {cells}; stacked dev "
+            f"log-loss {(meta.get('dev_log_loss') or {}).get('stack')}.", ""]
 
 
 def write(model_dir: Path) -> Path:

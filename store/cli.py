@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from core.errors import OpmonError
-from core.mention import Mention, mention_errors
 from core.settings import get_settings
+from store.bulk import BATCH
 
-BATCH = 5000
 OPTIMIZE_AFTER = 50_000  # new mentions in one import after which the full-text index is merged
 
 
@@ -37,73 +34,54 @@ def _open(store: str | None):
         raise click.ClickException(str(exc)) from exc
 
 
-def read_mentions(lines: Iterator[str | bytes]) -> Iterator[tuple[int, Mention | None, str | None]]:
-    """(line number, mention or None, rejection reason or None) per non-blank line."""
-    for no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield no, Mention.model_validate_json(line), None
-        except ValidationError as exc:
-            errs = exc.errors()
-            if errs and errs[0].get("type") == "json_invalid":
-                yield no, None, f"not valid JSON: {errs[0].get('msg', '')}"
-            else:
-                yield no, None, mention_errors(exc)
-
-
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--store", "store", default=None, metavar="PATH|URL",
               help="mention DB file or Elasticsearch URL (default: from OPMON_* settings)")
 @click.option("--batch", default=BATCH, show_default=True, type=click.IntRange(1, 100_000),
-              help="mentions per transaction / bulk request")
+              help="lines per transaction / bulk request")
+@click.option("--workers", default=None, type=click.IntRange(0, 64),
+              help="preparer processes for the embedded store (default: one per core; 0: none)")
 @click.option("--max-errors", default=20, show_default=True, type=click.IntRange(0),
               help="rejections to print (all are counted)")
 @click.option("--strict", is_flag=True, help="exit with status 1 when any line was rejected")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def ingest(file: str, store: str | None, batch: int, max_errors: int, strict: bool, as_json: bool) -> None:
+def ingest(file: str, store: str | None, batch: int, workers: int | None, max_errors: int, strict: bool,
+           as_json: bool) -> None:
     """Validate and import mentions from FILE.jsonl (one mention per line; '-' for stdin).
 
     Idempotent: mentions are upserted by id, so re-running the same file (for example after an
     interruption) completes the import without duplicates. Each batch is one transaction.
+    Into the embedded store, preparer processes validate and tokenise while this one writes.
     """
-    st = _open(store)
-    inserted = updated = rejected = 0
-    shown = 0
-    pending: list[Mention] = []
+    from store.bulk import IngestResult, ingest_jsonl
 
-    def flush() -> None:
-        nonlocal inserted, updated
-        if pending:
-            res = st.upsert(pending)
-            inserted += res.inserted
-            updated += res.updated
-            pending.clear()
+    st = _open(store)
+    shown = 0
+
+    def reject(no: int, reason: str) -> None:
+        nonlocal shown
+        if shown < max_errors:
+            click.echo(f"{file}:{no}: rejected: {reason}", err=True)
+            shown += 1
 
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as exc:
+        st.close()
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
+    res = IngestResult()
     try:
         with stream:
-            for no, mention, reason in read_mentions(stream):
-                if mention is None:
-                    rejected += 1
-                    if shown < max_errors:
-                        click.echo(f"{file}:{no}: rejected: {reason}", err=True)
-                        shown += 1
-                    continue
-                pending.append(mention)
-                if len(pending) >= batch:
-                    flush()
-            flush()
-            if inserted >= OPTIMIZE_AFTER and hasattr(st, "optimize"):
-                st.optimize()  # a bulk import leaves the full-text index in many segments
+            ingest_jsonl(st, stream, batch=batch, workers=workers, on_reject=reject, result=res)
+        if res.inserted >= OPTIMIZE_AFTER and hasattr(st, "optimize"):
+            st.optimize()  # a bulk import leaves the full-text index in many segments
     except OpmonError as exc:
-        raise click.ClickException(f"store error after {inserted + updated} mentions: {exc}") from exc
+        raise click.ClickException(f"import stopped after {res.accepted} mentions "
+                                   f"({res.rejected} lines rejected): {exc}") from exc
     finally:
         st.close()
+    inserted, updated, rejected = res.inserted, res.updated, res.rejected
     if rejected > shown:
         click.echo(f"... and {rejected - shown} more rejected lines", err=True)
     accepted = inserted + updated

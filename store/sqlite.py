@@ -5,7 +5,8 @@ Layout (see docs/storage.md):
   never changes, so `export` is a plain keyset scan on `seq`. The full mention is a JSON `body`;
   the columns next to it exist only to filter and sort.
 - `mentions_fts`: contentless FTS5 over CJK bigrams (store/cjk.py), rowid = seq.
-- `mention_brands`, `mention_keywords`, `mention_aspects`: one row per value, for filters and
+- `mention_brands` (key brand, published_us, seq: a brand's mentions in a time range are one
+  index range), `mention_keywords`, `mention_aspects`: one row per value, for filters and
   aggregations.
 - `rollup_hour` (brand x UTC hour x source -> counts per sentiment), `rollup_brand_hour` (the same
   without the source, for trends over all sources) and `rollup_5min`
@@ -15,22 +16,23 @@ Layout (see docs/storage.md):
 - `crawl_state`: per spider and query, for incremental crawls.
 
 Every write is one IMMEDIATE transaction (store/sqlite_db.write_tx): a process killed mid-write
-leaves the last committed batch and nothing partial.
+leaves the last committed batch and nothing partial. Rows are built by store/sqlite_rows.py (in
+this process for `upsert`, in preparer processes for `opmon ingest`, see store/bulk.py) and
+written by `write_prepared`.
 """
 
 from __future__ import annotations
 
 import bisect
-import gc
 import json
 import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
-
-import orjson
 
 from core.errors import InvalidInput, StoreError
 from core.mention import Mention
@@ -52,14 +54,22 @@ from store.base import (
     UpsertResult,
 )
 from store.buckets import FIVE_MIN_US, HOUR_US, US, bucket_starts, resolve_tz, to_us
-from store.cjk import fts_query, index_tokens
+from store.cjk import fts_query
 from store.sqlite_db import connect, write_tx
+from store.sqlite_rows import (
+    ALL,
+    LABEL_INDEX,
+    NO_BRAND,
+    Prepared,
+    Rollups,
+    brands_json,
+    fts_text,
+    gc_paused,
+    prepare,
+)
 
-ALL = "*"  # rollup brand that counts every mention once
-NO_BRAND = ""  # rollup brand of mentions that name no brand
 ENRICHMENT = ("brands", "sentiment", "emotion", "keywords", "topics", "aspects", "dup_of", "lang")
-SCHEMA_VERSION = "1"
-_LABEL_INDEX = {"positive": 1, "neutral": 2, "negative": 3, None: 4}
+SCHEMA_VERSION = "2"  # 2: mention_brands keyed (brand, published_us, seq); 1 is migrated on open
 _CHUNK = 500  # ids per IN (...) lookup, under SQLite's variable limit
 FTS_WALK_THRESHOLD = 20_000  # candidates above which search walks the sort index
 PROBE_WALK_ROWS = 5_000  # expected rows walked per page up to which a walk probes row by row
@@ -80,10 +90,10 @@ CREATE TABLE IF NOT EXISTS mentions (
     brands TEXT,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS mentions_newest ON mentions(published_us, id);
-CREATE INDEX IF NOT EXISTS mentions_engagement ON mentions(engagement, published_us, id);
+{sort_indexes};
 CREATE TABLE IF NOT EXISTS mention_brands (
-    brand TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (brand, seq)) WITHOUT ROWID;
+    brand TEXT NOT NULL, published_us INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (brand, published_us, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mention_keywords (
     seq INTEGER NOT NULL, term TEXT NOT NULL, PRIMARY KEY (seq, term)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mention_aspects (
@@ -111,6 +121,14 @@ CREATE TABLE IF NOT EXISTS crawl_state (
     PRIMARY KEY (spider, query)) WITHOUT ROWID
 """
 
+_SORT_INDEXES = {
+    "mentions_newest": "CREATE INDEX IF NOT EXISTS mentions_newest ON mentions(published_us, id)",
+    "mentions_engagement": "CREATE INDEX IF NOT EXISTS mentions_engagement ON mentions(engagement, published_us, id)",
+}
+SCHEMA = SCHEMA.format(sort_indexes=";\n".join(_SORT_INDEXES.values()))
+_INSERT_MENTION = (  # {now_us}: the batch's ingest time, a literal int
+    "INSERT INTO mentions(id, source, kind, published_us, ingested_us, label, engagement, location, "
+    "is_dup, brands, body) VALUES (?1, ?2, ?3, ?4, {now_us}, ?5, ?6, ?7, ?8, ?9, CAST(?10 AS TEXT))")
 _ROLLUP_HOUR_UPSERT = (
     "INSERT INTO rollup_hour VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(brand, hour, source) DO UPDATE SET "
     "total = total + excluded.total, positive = positive + excluded.positive, "
@@ -131,19 +149,6 @@ _ROLLUP_5MIN_UPSERT = (
 )
 
 
-def _label(m: Mention) -> str | None:
-    return m.sentiment.label if m.sentiment is not None else None  # a StrEnum is a str
-
-
-def _brands_json(m: Mention) -> str | None:
-    return orjson.dumps(sorted(set(m.brands))).decode() if m.brands else None
-
-
-def _fts_text(m: Mention) -> str:
-    # A newline between title and text: a phrase never spans the two.
-    return index_tokens(f"{m.title}\n{m.text}" if m.title else m.text)
-
-
 def merge(old: Mention, new: Mention) -> Mention:
     """A re-crawl replaces the mention but keeps enrichment the new copy does not carry
     (a crawler re-fetching metrics must not wipe the sentiment scored earlier)."""
@@ -151,44 +156,12 @@ def merge(old: Mention, new: Mention) -> Mention:
     return new.model_copy(update=keep) if keep else new
 
 
-class _Rollups:
-    """Per-batch rollup deltas, written with one executemany each."""
-
-    def __init__(self) -> None:
-        self.hour: dict[tuple, list[int]] = {}
-        self.five: dict[tuple, list[int]] = {}
-
-    def add(self, m: Mention, published_us: int, sign: int) -> None:
-        hour = published_us // HOUR_US
-        slot = published_us // FIVE_MIN_US
-        li = _LABEL_INDEX[m.sentiment.label if m.sentiment is not None else None]
-        source = m.source
-        hours, fives = self.hour, self.five
-        for b in ((ALL, *set(m.brands)) if m.brands else (ALL, NO_BRAND)):
-            h = hours.get((b, hour, source))
-            if h is None:
-                h = hours[(b, hour, source)] = [0, 0, 0, 0, 0]
-            h[0] += sign
-            h[li] += sign
-            f = fives.get((b, slot))
-            if f is None:
-                f = fives[(b, slot)] = [0, 0, 0, 0, 0]
-            f[0] += sign
-            f[li] += sign
-
-    def write(self, c: sqlite3.Connection) -> None:
-        c.executemany(_ROLLUP_HOUR_UPSERT, [(*k, *v) for k, v in self.hour.items() if any(v)])
-        # The same counts without the source: a trend over all sources reads 5x fewer rows.
-        per_brand: dict[tuple, list[int]] = {}
-        for (b, hour, _source), v in self.hour.items():
-            acc = per_brand.get((b, hour))
-            if acc is None:
-                per_brand[(b, hour)] = list(v)
-            else:
-                for j in range(5):
-                    acc[j] += v[j]
-        c.executemany(_ROLLUP_BRAND_HOUR_UPSERT, [(*k, *v) for k, v in per_brand.items() if any(v)])
-        c.executemany(_ROLLUP_5MIN_UPSERT, [(*k, *v) for k, v in self.five.items() if any(v)])
+def _write_rollups(c: sqlite3.Connection, parts: list[tuple[list[tuple], list[tuple], list[tuple]]]) -> None:
+    """Add rollup deltas (Rollups.rows() of each part; a key may repeat: upserts add up)."""
+    c.executemany(_ROLLUP_HOUR_UPSERT, chain.from_iterable(p[0] for p in parts))
+    # The same counts without the source: a trend over all sources reads 5x fewer rows.
+    c.executemany(_ROLLUP_BRAND_HOUR_UPSERT, chain.from_iterable(p[1] for p in parts))
+    c.executemany(_ROLLUP_5MIN_UPSERT, chain.from_iterable(p[2] for p in parts))
 
 
 class SqliteStore(Store):
@@ -226,11 +199,26 @@ class SqliteStore(Store):
                 row = c.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                elif row[0] == "1":
+                    self._migrate_1_to_2(c)
                 elif row[0] != SCHEMA_VERSION:
                     raise StoreError(f"{self.path}: schema version {row[0]}, expected {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create the mention schema in {self.path}: {exc}") from exc
         self._opened = True
+
+    @staticmethod
+    def _migrate_1_to_2(c: sqlite3.Connection) -> None:
+        """Version 1 keyed mention_brands (brand, seq); 2 adds published_us to the key so that a
+        brand's mentions in a time range are one index range. Runs inside open()'s write
+        transaction: a crash leaves version 1, intact, and the next open() tries again."""
+        c.execute("CREATE TABLE mention_brands_v2 (brand TEXT NOT NULL, published_us INTEGER NOT NULL, "
+                  "seq INTEGER NOT NULL, PRIMARY KEY (brand, published_us, seq)) WITHOUT ROWID")
+        c.execute("INSERT INTO mention_brands_v2 SELECT b.brand, m.published_us, b.seq "
+                  "FROM mention_brands b JOIN mentions m ON m.seq = b.seq")
+        c.execute("DROP TABLE mention_brands")
+        c.execute("ALTER TABLE mention_brands_v2 RENAME TO mention_brands")
+        c.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         """Close every thread's connection; the store can be used (and reopens) afterwards."""
@@ -243,6 +231,30 @@ class SqliteStore(Store):
         if watch is not None:
             watch.close()
         self._local = threading.local()
+
+    @contextmanager
+    def deferred_indexes(self) -> Iterator[None]:
+        """For a bulk load into an empty store: drop the sort indexes (`mentions_newest`,
+        `mentions_engagement`) and build them once at the end, which costs a fraction of
+        keeping them in order row by row. A load killed half-way leaves them missing until the
+        next `open()` creates them again; until then searches run without them (slower, same
+        answers). A store that already holds mentions keeps its indexes."""
+        c = self._conn()
+        with write_tx(c):
+            empty = c.execute("SELECT 1 FROM mentions LIMIT 1").fetchone() is None
+            if empty:
+                for name in _SORT_INDEXES:
+                    c.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            if empty:
+                try:
+                    with write_tx(c):
+                        for stmt in _SORT_INDEXES.values():
+                            c.execute(stmt)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"rebuilding the sort indexes of {self.path} failed: {exc}") from exc
 
     def ping(self) -> bool:
         try:
@@ -261,23 +273,29 @@ class SqliteStore(Store):
     def upsert(self, mentions: Sequence[Mention]) -> UpsertResult:
         if not mentions:
             return UpsertResult()
-        batch: dict[str, Mention] = {}
-        for m in mentions:
-            batch[m.id] = m  # the last copy of an id in one call wins
-        repeated = len(mentions) - len(batch)
-        # A batch allocates hundreds of thousands of short-lived tuples and strings but no
-        # cycles: the cyclic GC would rescan every live object (the caller's mentions too) many
-        # times per batch, which cost about a fifth of ingest CPU. Reference counting frees it all.
-        gc_was_on = gc.isenabled()
-        gc.disable()
+        with gc_paused():
+            return self.write_prepared(prepare(mentions))
+
+    def write_prepared(self, *parts: Prepared) -> UpsertResult:
+        """Write prepared batches (store/sqlite_rows.py), in order, in one IMMEDIATE transaction."""
+        n = sum(len(p.rows) for p in parts)
+        repeated = sum(p.repeated for p in parts)
+        if not n:
+            return UpsertResult(updated=repeated)
+        inserted = updated = 0
         try:
-            with write_tx(self._conn()) as c:
-                inserted, updated = self._upsert(c, list(batch.values()))
+            with gc_paused(), write_tx(self._conn()) as c:
+                deltas = []
+                for p in parts:
+                    i, u, correction = self._write(c, p)
+                    inserted += i
+                    updated += u
+                    deltas.append(p.rollup_rows)
+                    if correction is not None:
+                        deltas.append(correction.rows())
+                _write_rollups(c, deltas)
         except sqlite3.Error as exc:
-            raise StoreError(f"writing {len(batch)} mentions failed: {exc}") from exc
-        finally:
-            if gc_was_on:
-                gc.enable()
+            raise StoreError(f"writing {n} mentions failed: {exc}") from exc
         STORE_WRITES.labels("sqlite", "insert").inc(inserted)
         STORE_WRITES.labels("sqlite", "update").inc(updated + repeated)
         return UpsertResult(inserted=inserted, updated=updated + repeated)
@@ -291,44 +309,60 @@ class SqliteStore(Store):
                 found[row[0]] = (row[1], row[2], row[3])
         return found
 
-    def _upsert(self, c: sqlite3.Connection, mentions: list[Mention]) -> tuple[int, int]:
-        existing = self._existing(c, [m.id for m in mentions])
-        now_us = to_us(datetime.now(UTC))
+    @staticmethod
+    def _last_seq(c: sqlite3.Connection) -> int:
         row = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'mentions'").fetchone()
-        next_seq = (row[0] if row else 0) + 1
-        rollups = _Rollups()
-        new_rows, fts, brands, keywords, aspects = [], [], [], [], []
-        add_row, add_fts, add_rollup = new_rows.append, fts.append, rollups.add
-        for m in mentions:
-            if m.id in existing:
-                continue
-            seq = next_seq
-            next_seq += 1
-            pub = to_us(m.published_at)
-            mb = m.brands
-            add_row((seq, m.id, m.source, m.kind, pub, now_us, _label(m),
-                     m.metrics.engagement(), m.location, int(m.dup_of is not None),
-                     _brands_json(m) if mb else None, m.model_dump_json(exclude_none=True)))
-            add_fts((seq, _fts_text(m)))
-            if mb:
-                brands.extend((b, seq) for b in set(mb))
-            if m.keywords:
-                keywords.extend((seq, k) for k in set(m.keywords))
-            if m.aspects:
-                aspects.extend((seq, i, a.touchpoint, a.sentiment) for i, a in enumerate(m.aspects))
-            add_rollup(m, pub, +1)
-        c.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", new_rows)
-        c.executemany("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", fts)
-        for m in mentions:
-            if m.id in existing:
-                self._update(c, existing[m.id], m, rollups, fts, brands, keywords, aspects)
-        c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?)", brands)
+        return row[0] if row else 0
+
+    def _insert_rows(self, c: sqlite3.Connection, rows: list[tuple]) -> int:
+        """Insert mentions rows in order; SQLite numbers them (AUTOINCREMENT, under our write
+        lock) first_seq, first_seq + 1, ...: returns first_seq, after checking that it did."""
+        first = self._last_seq(c) + 1
+        now_us = to_us(datetime.now(UTC))
+        c.executemany(_INSERT_MENTION.format(now_us=now_us), rows)
+        if self._last_seq(c) != first + len(rows) - 1:
+            raise StoreError("mention sequence numbers were not assigned contiguously")
+        return first
+
+    def _write(self, c: sqlite3.Connection, p: Prepared) -> tuple[int, int, Rollups | None]:
+        """(inserted, updated, rollup corrections to p.rollup_rows or None)."""
+        existing = self._existing(c, [r[0] for r in p.rows])
+        if existing:
+            return self._write_mixed(c, p, existing)
+        # Every mention is new (a bulk load): the prepared rows go in as they are; SQL adds the
+        # first seq to each batch index.
+        base = self._insert_rows(c, p.rows)
+        c.executemany(f"INSERT INTO mentions_fts(rowid, tokens) VALUES (?1 + {base}, CAST(?2 AS TEXT))", p.fts)
+        c.executemany(f"INSERT OR IGNORE INTO mention_brands VALUES (?2, ?3, ?1 + {base})", p.brands)
+        c.executemany(f"INSERT OR IGNORE INTO mention_keywords VALUES (?1 + {base}, ?2)", p.keywords)
+        c.executemany(f"INSERT INTO mention_aspects VALUES (?1 + {base}, ?2, ?3, ?4)", p.aspects)
+        return len(p.rows), 0, None
+
+    def _write_mixed(self, c: sqlite3.Connection, p: Prepared,
+                     existing: dict[str, tuple]) -> tuple[int, int, Rollups]:
+        """A batch with ids already stored: new ones are inserted, the others merged in place."""
+        new_index = [i for i, r in enumerate(p.rows) if r[0] not in existing]
+        seq_of: dict[int, int] = {}
+        if new_index:
+            base = self._insert_rows(c, [p.rows[i] for i in new_index])
+            seq_of = {i: base + k for k, i in enumerate(new_index)}
+        c.executemany("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, CAST(? AS TEXT))",
+                      [(seq_of[i], t) for i, t in p.fts if i in seq_of])
+        brands = [(b, pub, seq_of[i]) for i, b, pub in p.brands if i in seq_of]
+        keywords = [(seq_of[i], k) for i, k in p.keywords if i in seq_of]
+        aspects = [(seq_of[i], *rest) for i, *rest in p.aspects if i in seq_of]
+        rollups = Rollups()  # corrections to p.rollup_rows
+        for i, r in enumerate(p.rows):
+            if i not in seq_of:
+                m = Mention.model_validate_json(r[-1])
+                rollups.add(m, r[3], -1)  # prepare() counted it as new
+                self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects)
+        c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?)", brands)
         c.executemany("INSERT OR IGNORE INTO mention_keywords VALUES (?, ?)", keywords)
         c.executemany("INSERT INTO mention_aspects VALUES (?, ?, ?, ?)", aspects)
-        rollups.write(c)
-        return len(new_rows), len(mentions) - len(new_rows)
+        return len(new_index), len(p.rows) - len(new_index), rollups
 
-    def _update(self, c, old_row, incoming: Mention, rollups: _Rollups, fts, brands, keywords, aspects) -> None:
+    def _update(self, c, old_row, incoming: Mention, rollups: Rollups, brands, keywords, aspects) -> None:
         seq, old_pub, old_body = old_row
         old = Mention.model_validate_json(old_body)
         m = merge(old, incoming)
@@ -338,19 +372,20 @@ class SqliteStore(Store):
         c.execute(
             "UPDATE mentions SET source=?, kind=?, published_us=?, label=?, engagement=?, location=?, "
             "is_dup=?, brands=?, body=? WHERE seq=?",
-            (m.source, m.kind, pub, _label(m), m.metrics.engagement(), m.location,
-             int(m.dup_of is not None), _brands_json(m), m.model_dump_json(exclude_none=True), seq),
+            (m.source, m.kind.value, pub, m.sentiment.label.value if m.sentiment else None,
+             m.metrics.engagement(), m.location, int(m.dup_of is not None), brands_json(m),
+             m.model_dump_json(exclude_none=True), seq),
         )
-        old_tokens, new_tokens = _fts_text(old), _fts_text(m)
+        old_tokens, new_tokens = fts_text(old), fts_text(m)
         if old_tokens != new_tokens:
             # Contentless FTS5: a row is removed by replaying its original tokens.
             c.execute("INSERT INTO mentions_fts(mentions_fts, rowid, tokens) VALUES ('delete', ?, ?)",
                       (seq, old_tokens))
             c.execute("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", (seq, new_tokens))
-        if set(old.brands) != set(m.brands):
-            c.executemany("DELETE FROM mention_brands WHERE brand = ? AND seq = ?",
-                          [(b, seq) for b in set(old.brands)])
-            brands.extend((b, seq) for b in set(m.brands))
+        if set(old.brands) != set(m.brands) or old_pub != pub:
+            c.executemany("DELETE FROM mention_brands WHERE brand = ? AND published_us = ? AND seq = ?",
+                          [(b, old_pub, seq) for b in set(old.brands)])
+            brands.extend((b, pub, seq) for b in set(m.brands))
         c.execute("DELETE FROM mention_keywords WHERE seq = ?", (seq,))
         keywords.extend((seq, k) for k in set(m.keywords))
         c.execute("DELETE FROM mention_aspects WHERE seq = ?", (seq,))
@@ -386,11 +421,15 @@ class SqliteStore(Store):
             marks = ",".join("?" * len(f.brands))
             if drive == "probe":  # a primary-key probe per walked row, as above
                 clauses.append(f"EXISTS (SELECT 1 FROM mention_brands WHERE brand IN ({marks}) "
-                               f"AND seq = {alias}.seq)")
+                               f"AND published_us = {alias}.published_us AND seq = {alias}.seq)")
+                params.extend(f.brands)
             else:
+                # The brands' rows in the time range only: the key (brand, published_us, seq)
+                # gives a brand's last 30 days without touching the mentions table.
                 plus = "+" if drive not in (None, "brand") else ""
-                clauses.append(f"{plus}{alias}.seq IN (SELECT seq FROM mention_brands WHERE brand IN ({marks}))")
-            params.extend(f.brands)
+                sub, sub_params = self._brand_rows(f)
+                clauses.append(f"{plus}{alias}.seq IN ({sub})")
+                params.extend(sub_params)
         for col, values in (("source", f.sources), ("kind", [k.value for k in f.kinds]),
                             ("label", [s.value for s in f.sentiments])):
             if values:
@@ -405,6 +444,18 @@ class SqliteStore(Store):
         if not f.include_dups:
             clauses.append(f"{alias}.is_dup = 0")
         return clauses, params
+
+    def _brand_rows(self, f: Filters, what: str = "seq") -> tuple[str, list]:
+        """SELECT of `what` from the mention_brands rows of f.brands within f.since/f.until."""
+        where = [f"brand IN ({','.join('?' * len(f.brands))})"]
+        params: list = list(f.brands)
+        if f.since is not None:
+            where.append("published_us >= ?")
+            params.append(to_us(_aware(f.since, "since")))
+        if f.until is not None:
+            where.append("published_us < ?")
+            params.append(to_us(_aware(f.until, "until")))
+        return f"SELECT {what} FROM mention_brands WHERE {' AND '.join(where)}", params
 
     def _fts_matches(self, q: str | None) -> int | None:
         """Rows matching `q` in the full-text index: 3-8 ms for a common term on a million
@@ -445,9 +496,16 @@ class SqliteStore(Store):
         if n_fts is not None:
             sizes["fts"] = n_fts
         if f.brands:
+            # Mentions of the brands in the time range (whole hours around it: an upper bound).
+            where, params = [f"brand IN ({','.join('?' * len(f.brands))})"], list(f.brands)
+            if f.since is not None:
+                where.append("hour >= ?")
+                params.append(to_us(_aware(f.since, "since")) // HOUR_US)
+            if f.until is not None:
+                where.append("hour <= ?")
+                params.append(to_us(_aware(f.until, "until")) // HOUR_US)
             sizes["brand"] = self._read(
-                f"SELECT coalesce(sum(total), 0) FROM rollup_hour WHERE brand IN ({','.join('?' * len(f.brands))})",
-                f.brands)[0][0]
+                f"SELECT coalesce(sum(total), 0) FROM rollup_brand_hour WHERE {' AND '.join(where)}", params)[0][0]
         if not sizes:
             return None, None
         best = min(sizes, key=sizes.get)
@@ -468,6 +526,9 @@ class SqliteStore(Store):
         return ("probe" if walk_rows <= PROBE_WALK_ROWS else "index"), best
 
     def search(self, query: SearchQuery) -> SearchPage:
+        if (len(query.brands) == 1 and query.q and fts_query(query.q) and query.sort == "newest"
+                and not (query.sources or query.kinds or query.sentiments) and query.include_dups):
+            return self._search_brand_text(query)
         n_fts = self._fts_matches(query.q)
         drive, count_drive = self._plan(query, n_fts)
         walk = drive in ("index", "probe")
@@ -491,10 +552,14 @@ class SqliteStore(Store):
             params.extend(after)
         where = " AND ".join(clauses) or "1"
         indexed = f"INDEXED BY {index}" if walk else ""
-        rows = self._read(
-            f"SELECT m.body, {cols} FROM mentions m {indexed} WHERE {where} ORDER BY {order} LIMIT ?",
-            [*params, query.limit + 1],
-        )
+        sql = f"SELECT m.body, {cols} FROM mentions m {{}} WHERE {where} ORDER BY {order} LIMIT ?"
+        try:
+            rows = self._read(sql.format(indexed), [*params, query.limit + 1])
+        except StoreError as exc:
+            if not indexed or "no such index" not in str(exc):
+                raise
+            # A bulk load into an empty store is building its sort indexes (deferred_indexes).
+            rows = self._read(sql.format(""), [*params, query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[:query.limit]
         items = [Mention.model_validate_json(r[0]) for r in rows]
@@ -503,6 +568,60 @@ class SqliteStore(Store):
         if query.cursor is None:  # total on the first page only: later pages stay cheap
             total = self._count(Filters.model_validate(base.model_dump(include=set(Filters.model_fields))),
                                 n_fts, count_drive)
+        return SearchPage(items=items, next_cursor=next_cursor, total=total)
+
+    def _search_brand_text(self, query: SearchQuery) -> SearchPage:
+        """Text + one brand (+ time range), newest first: the case where both candidate lists can
+        be long and their intersection sparse. The brand's rows in the range come from the key
+        (brand, published_us, seq) newest first without touching the mentions table; one pass
+        intersects them with the text matches and also counts them (a window count), and yields
+        the publication time P of the last row the page can need. The page is then read from
+        the brand's rows at or after P only, probing the full-text index row by row (a few dozen)."""
+        expr = fts_query(query.q)
+        brand = query.brands[0]
+        where, params = ["brand = ?"], [brand]
+        if query.since is not None:
+            where.append("published_us >= ?")
+            params.append(to_us(_aware(query.since, "since")))
+        if query.until is not None:
+            where.append("published_us < ?")
+            params.append(to_us(_aware(query.until, "until")))
+        after = None
+        ties = 0
+        if query.cursor:
+            after = cursors.decode(query.cursor, "newest", 2)
+            if not isinstance(after[0], int) or not isinstance(after[1], str):
+                raise InvalidInput("malformed cursor")
+            where.append("published_us <= ?")
+            params.append(after[0])
+            # Rows at exactly the cursor's time may sort before or after it (by id): fetch enough.
+            ties = self._read("SELECT count(*) FROM mention_brands WHERE brand = ? AND published_us = ?",
+                              (brand, after[0]))[0][0]
+        want = query.limit + 1 + ties
+        w = " AND ".join(where)
+        rows = self._read(
+            f"SELECT published_us, count(*) OVER () FROM mention_brands WHERE {w} AND seq IN "
+            f"(SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?) ORDER BY published_us DESC LIMIT ?",
+            [*params, expr, want])
+        total = (rows[0][1] if rows else 0) if query.cursor is None else None
+        items: list[Mention] = []
+        next_cursor = None
+        if rows:
+            page_where = [f"b.{c}" for c in where] + ["b.published_us >= ?"]
+            page_params = [*params, rows[-1][0]]
+            if after is not None:
+                page_where.append("(m.published_us, m.id) < (?, ?)")
+                page_params.extend(after)
+            page = self._read(
+                f"SELECT m.body, m.published_us, m.id FROM mention_brands b JOIN mentions m ON m.seq = b.seq "
+                f"WHERE {' AND '.join(page_where)} AND EXISTS (SELECT 1 FROM mentions_fts WHERE mentions_fts "
+                f"MATCH ? AND rowid = b.seq) ORDER BY m.published_us DESC, m.id DESC LIMIT ?",
+                [*page_params, expr, query.limit + 1])
+            more = len(page) > query.limit
+            page = page[:query.limit]
+            items = [Mention.model_validate_json(r[0]) for r in page]
+            if more and page:
+                next_cursor = cursors.encode("newest", [page[-1][1], page[-1][2]])
         return SearchPage(items=items, next_cursor=next_cursor, total=total)
 
     def _count(self, f: Filters, n_fts: int | None = None, drive: str | None = None) -> int:
@@ -763,7 +882,7 @@ class SqliteStore(Store):
         recount: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         rows = self._read("SELECT source, published_us, label, brands FROM mentions")
         for source, pub, label, brands in rows:
-            li = _LABEL_INDEX[label]
+            li = LABEL_INDEX[label]
             for b in {ALL, *(json.loads(brands) if brands else [NO_BRAND])}:
                 r = recount[(b, pub // HOUR_US, source)]
                 r[0] += 1

@@ -58,7 +58,7 @@ class BatchingPipeline(Stage):
         self.batch_size = max(1, s.getint(self.batch_setting, self.default_batch_size))
         self.max_wait = s.getfloat("BATCH_MAX_WAIT", 1.0)
         self.idle_flush = s.getfloat("BATCH_IDLE_FLUSH", 0.05)
-        self.first_at = 0.0
+        self.first_at = self.last_at = 0.0
         self.pending: list[tuple[Any, asyncio.Future]] = []
         self.running: set[asyncio.Task] = set()
         self.timer: asyncio.TimerHandle | None = None
@@ -74,14 +74,23 @@ class BatchingPipeline(Stage):
         if len(self.pending) >= self.batch_size:
             self._flush()
         else:
-            now = loop.time()
+            now = self.last_at = loop.time()
             if len(self.pending) == 1:
                 self.first_at = now
-            if self.timer is not None:
-                self.timer.cancel()
-            delay = min(self.idle_flush, self.first_at + self.max_wait - now)
-            self.timer = loop.call_later(max(0.0, delay), self._flush)
+            if self.timer is None:  # one timer per batch, not one per item: it re-arms itself
+                self.timer = loop.call_later(min(self.idle_flush, self.max_wait), self._timer_fired)
         return await fut
+
+    def _timer_fired(self) -> None:
+        self.timer = None
+        if not self.pending:
+            return
+        loop = self._loop()
+        due = min(self.last_at + self.idle_flush, self.first_at + self.max_wait)
+        if loop.time() >= due - 1e-3:
+            self._flush()
+        else:
+            self.timer = loop.call_later(due - loop.time(), self._timer_fired)
 
     def _flush(self) -> None:
         if self.timer is not None:
@@ -96,11 +105,9 @@ class BatchingPipeline(Stage):
 
     async def _run(self, batch: list[tuple[Any, asyncio.Future]]) -> None:
         items = [item for item, _ in batch]
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"opmon-{self.stage}")
         started = time.perf_counter()
         try:
-            results = await self._loop().run_in_executor(self.executor, self.process_batch, items)
+            results = await self.run_batch(items)
             if isinstance(results, tuple):  # (results, {stat: increment}) counted here, on the reactor
                 results, counters = results
                 for key, n in counters.items():
@@ -118,6 +125,13 @@ class BatchingPipeline(Stage):
                 fut.set_exception(result)
             else:
                 fut.set_result(result)
+
+    async def run_batch(self, items: list):
+        """`process_batch(items)` on the stage's one worker thread (batches run in order). A stage
+        that does its work elsewhere (NlpPipeline: a worker process) overrides this."""
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"opmon-{self.stage}")
+        return await self._loop().run_in_executor(self.executor, self.process_batch, items)
 
     def process_batch(self, items: list) -> list:
         raise NotImplementedError

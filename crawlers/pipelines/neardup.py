@@ -47,46 +47,60 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / NUM_PERM
 
 
+_BAND_SLICES = tuple(slice(i, i + ROWS * 8) for i in range(0, BANDS * ROWS * 8, ROWS * 8))
+
+
 class NearDupIndex:
+    """LSH buckets of row numbers into one signature matrix: a lookup gathers the candidates' rows
+    and compares them in one numpy call (no per-candidate arrays to stack)."""
+
     def __init__(self, threshold: float = 0.7, max_entries: int = 200_000):
         self.threshold = threshold
         self.max_entries = max_entries
-        self.bands: list[dict[bytes, list[tuple[np.ndarray, str]]]] = [{} for _ in range(BANDS)]
-        self.size = 0
+        self.min_equal = threshold * NUM_PERM
+        self._reset()
+
+    def _reset(self) -> None:
+        self.bands: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
+        self.sigs = np.empty((1024, NUM_PERM), dtype=np.uint64)
+        self.ids: list[str] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
 
     @staticmethod
     def _keys(sig: np.ndarray) -> list[bytes]:
         raw = sig.tobytes()
-        step = ROWS * 8
-        return [raw[i:i + step] for i in range(0, BANDS * step, step)]
+        return [raw[s] for s in _BAND_SLICES]
 
     def find(self, sig: np.ndarray, keys: list[bytes] | None = None) -> str | None:
-        """An indexed text whose estimated similarity reaches the threshold, or None."""
-        cands: dict[str, np.ndarray] = {}
+        """An indexed text whose estimated similarity reaches the threshold, or None (the first
+        such candidate in band order)."""
+        rows: list[int] = []
         for band, key in zip(self.bands, keys or self._keys(sig), strict=True):
             bucket = band.get(key)
             if bucket:
-                for other, ident in bucket:
-                    cands.setdefault(ident, other)
-        if not cands:
+                rows.extend(bucket)
+        if not rows:
             return None
-        # one vectorised comparison instead of one numpy call per candidate
-        sims = np.count_nonzero(np.stack(list(cands.values())) == sig, axis=1)
-        hits = np.flatnonzero(sims >= self.threshold * NUM_PERM)
-        return list(cands)[hits[0]] if hits.size else None
+        hits = np.flatnonzero(np.count_nonzero(self.sigs[rows] == sig, axis=1) >= self.min_equal)
+        return self.ids[rows[hits[0]]] if hits.size else None
 
     def add(self, sig: np.ndarray, ident: str, keys: list[bytes] | None = None) -> None:
-        if self.size >= self.max_entries:  # bounded memory on very long crawls
-            self.bands = [{} for _ in range(BANDS)]
-            self.size = 0
-        entry = (sig, ident)
+        if len(self.ids) >= self.max_entries:  # bounded memory on very long crawls
+            self._reset()
+        row = len(self.ids)
+        if row == len(self.sigs):
+            self.sigs = np.concatenate([self.sigs, np.empty_like(self.sigs)])
+        self.sigs[row] = sig
+        self.ids.append(ident)
         for band, key in zip(self.bands, keys or self._keys(sig), strict=True):
             bucket = band.get(key)
             if bucket is None:
-                band[key] = [entry]
+                band[key] = [row]
             elif len(bucket) < BUCKET_CAP:
-                bucket.append(entry)
-        self.size += 1
+                bucket.append(row)
 
     def find_or_add(self, sig: np.ndarray, ident: str) -> str | None:
         """The near-duplicate's id if there is one; otherwise index this text and return None."""

@@ -3,18 +3,44 @@
 Off (NotConfigured) when OPMON_NLP_ENABLED=false. When the model cannot be loaded the crawl still
 stores its mentions, unscored (`opmon score` can score them later), with an ERROR line and the stat
 `pipeline/nlp/unavailable`; a batch that fails is passed on unscored and counted.
+
+Where the model runs (`NLP_PROCESSES`):
+- 1 (default): in a worker process (crawlers/nlp_worker.py) that loads the model before the crawl
+  starts and scores whole batches, in order, with `NLP_WORKER_THREADS` torch threads (default:
+  OPMON_TORCH_THREADS, else what nlp/device.py picks; idle OpenMP threads sleep instead of spinning).
+  The reactor only pickles batches in and out, so parsing the next pages overlaps scoring. A worker that dies is an ERROR line and
+  `pipeline/nlp/worker_died`; its batches go on unscored (`pipeline/nlp/unscored`), a fresh worker
+  takes the next batch (at most `NLP_WORKER_RESTARTS` times, then the rest is stored unscored).
+  `pipeline/nlp/worker_cpu_ms` is the worker's CPU time spent scoring.
+- 0: in this process, on a thread (for debugging; slower: the model and the reactor share the GIL).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from scrapy.exceptions import NotConfigured
 
 from core.settings import get_settings
+from crawlers import nlp_worker
 from crawlers.pipelines.base import BatchingPipeline
 
 logger = logging.getLogger(__name__)
+
+
+def brand_terms() -> list[str]:
+    """Brand and product names, kept whole in extracted keywords."""
+    try:
+        from crawlers.pipelines.brands import load_monitored_brands
+
+        return sorted({t for b in load_monitored_brands() for t in [b.name, *b.keywords, *b.aliases] if t})
+    except Exception as exc:
+        logger.warning("could not teach brand names to the keyword extractor: %s", exc)
+        return []
 
 
 class NlpPipeline(BatchingPipeline):
@@ -23,7 +49,17 @@ class NlpPipeline(BatchingPipeline):
 
     def __init__(self, crawler):
         super().__init__(crawler)
-        self.analyzer = None
+        s = crawler.settings
+        self.processes = max(0, s.getint("NLP_PROCESSES", 1))
+        # None: the NLP package decides (nlp/device.py: the CPUs, at most 8, with the linear half of
+        # the ensemble overlapped on a thread of its own when there are 2+ cores).
+        self.threads: int | None = s.getint("NLP_WORKER_THREADS", 0) or get_settings().torch_threads or None
+        self.restarts_left = max(0, s.getint("NLP_WORKER_RESTARTS", 2))
+        self.analyzer = None  # in-process mode
+        self.pool: ProcessPoolExecutor | None = None
+        self.ready: asyncio.Future | None = None  # the worker's status(): model loaded or why not
+        self.available = True
+        self.terms: list[str] = []
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -31,27 +67,88 @@ class NlpPipeline(BatchingPipeline):
             raise NotConfigured("NLP disabled (OPMON_NLP_ENABLED=false)")
         return cls(crawler)
 
-    def open_spider(self):
+    async def open_spider(self):
+        self.terms = brand_terms()
+        if self.processes:
+            # Wait for the model, as in-process loading would: the crawl's clock (start_time) and its
+            # first batch then see a ready worker, and an unloadable model is reported up front.
+            self._start_worker()
+            await asyncio.gather(self.ready, return_exceptions=True)
+            return
         try:
             from nlp.analyzer import Analyzer
 
             self.analyzer = Analyzer.from_settings(get_settings())
         except Exception as exc:  # ImportError, ModelError, a broken checkpoint...
-            logger.error("NLP unavailable, storing mentions unscored: %s: %s", type(exc).__name__, exc)
-            self.stats.set_value("pipeline/nlp/unavailable", 1)
+            self._unavailable(f"{type(exc).__name__}: {exc}")
             return
-        try:  # brand and product names stay whole in extracted keywords
-            from crawlers.pipelines.brands import load_monitored_brands
+        if self.terms and hasattr(self.analyzer, "add_terms"):
+            self.analyzer.add_terms(self.terms)
 
-            terms = {t for b in load_monitored_brands() for t in [b.name, *b.keywords, *b.aliases]}
-            if terms and hasattr(self.analyzer, "add_terms"):
-                self.analyzer.add_terms(sorted(terms))
-        except Exception as exc:
-            logger.warning("could not teach brand names to the keyword extractor: %s", exc)
+    # -- the worker process ----------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        """Start the worker process, which loads the model (`ready` resolves when it has)."""
+        self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=nlp_worker.init, initargs=(self.threads, self.terms))
+        self.ready = asyncio.wrap_future(self.pool.submit(nlp_worker.status))
+        self.ready.add_done_callback(self._worker_status)
 
+    def _worker_status(self, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            if not isinstance(exc, BrokenProcessPool):  # a dead worker is reported by its batches
+                logger.error("NLP worker failed to start: %s: %s", type(exc).__name__, exc)
+            return
+        model, error = fut.result()
+        if error:
+            self._unavailable(error)
+        else:
+            logger.info("NLP worker ready: model %s, torch threads %s, %d process(es)", model,
+                        self.threads or "auto", self.processes)
+
+    def _unavailable(self, why: str) -> None:
+        if self.available:
+            logger.error("NLP unavailable, storing mentions unscored: %s", why)
+        self.available = False
+        self.stats.set_value("pipeline/nlp/unavailable", 1)
+
+    def _worker_died(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
+        if pool is not self.pool:  # another batch of the same dead pool already reported it
+            return
+        self.stats.inc_value("pipeline/nlp/worker_died")
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
+        if self.restarts_left > 0:
+            self.restarts_left -= 1
+            logger.error("NLP worker process died (%s); its batches go on unscored, starting a new one", exc)
+            self._start_worker()
+        else:
+            logger.error("NLP worker process died (%s) and no restarts are left", exc)
+            self._unavailable("the NLP worker process kept dying")
+
+    async def run_batch(self, items: list):
+        if not self.processes:
+            return await super().run_batch(items)
+        pool = self.pool
+        if pool is None or not self.available:
+            return items, {"unscored": len(items)}
+        try:
+            scored = await asyncio.wrap_future(pool.submit(nlp_worker.analyze, items))
+        except BrokenProcessPool as exc:
+            self._worker_died(pool, exc)
+            return items, {"unscored": len(items)}
+        if scored is None:  # the model did not load in the worker (reported by _worker_status)
+            return items, {"unscored": len(items)}
+        scored, cpu_s = scored
+        # the worker's CPU time: with the crawl's elapsed time it tells whether the model is the limit
+        return scored, {"scored": len(scored), "worker_cpu_ms": round(cpu_s * 1000)}
+
+    # -- in-process scoring (NLP_PROCESSES=0) ------------------------------------------------------
     def process_batch(self, items: list) -> list:
         if self.analyzer is None:
-            return items
+            return items, {"unscored": len(items)}
         scored = self.analyzer.analyze(items)
         return scored, {"scored": len(scored)}
 
@@ -60,3 +157,13 @@ class NlpPipeline(BatchingPipeline):
         self.stats.inc_value("pipeline/nlp/failed_batches")
         self.stats.inc_value("pipeline/nlp/unscored", len(items))
         return items
+
+    async def close_spider(self):
+        if self.ready is not None and not self.ready.done():  # e.g. nothing to score: still say if it loaded
+            await asyncio.gather(self.ready, return_exceptions=True)
+        await super().close_spider()
+
+    def on_close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None

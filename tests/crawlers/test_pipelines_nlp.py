@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
 import pytest
 from crawl_testkit import PAGES
+from scrapy.utils.test import get_crawler
+
+from core.mention import Mention
+from core.settings import get_settings
 
 W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"
@@ -52,6 +64,70 @@ def test_nlp_scores_every_mention_in_batches(replay_server, run_crawl, tiny_mode
         assert item["lang"] == "zh"
     assert run.stats["pipeline/nlp/scored"] == 8
     assert run.stats["pipeline/nlp/batches"] >= 2  # 8 mentions, batches of at most 4
+    assert "NLP worker ready" in run.log  # scored in the worker process (NLP_PROCESSES=1, the default)
+    assert run.stats["pipeline/nlp/worker_cpu_ms"] >= 0
+    assert "pipeline/nlp/worker_died" not in run.stats and "pipeline/nlp/unscored" not in run.stats
+
+
+@pytest.mark.slow
+def test_nlp_in_process_mode_still_scores(replay_server, run_crawl, tiny_model):
+    _serve(replay_server)
+    run = run_crawl("weibo", {"keyword": "小米", "base_url": replay_server.url},
+                    settings={"NLP_BATCH_SIZE": "4", "NLP_PROCESSES": "0"},
+                    env={"OPMON_NLP_ENABLED": "true", "OPMON_MODEL": str(tiny_model), "OPMON_DEVICE": "cpu"})
+    assert run.finish_reason == "finished", run.log[-3000:]
+    assert len(run.items) == 8 and all(i["sentiment"] is not None for i in run.items)
+    assert run.stats["pipeline/nlp/scored"] == 8
+    assert "NLP worker ready" not in run.log
+
+
+def _mentions(start: int, n: int) -> list[Mention]:
+    return [Mention.model_validate({"id": f"weibo:{i}", "source": "weibo", "kind": "post",
+                                    "text": f"小米手机屏幕坏了售后太差{i}", "published_at": "2026-11-21T10:00:00+08:00"})
+            for i in range(start, start + n)]
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_counted_its_batch_goes_on_unscored_and_a_new_worker_scores_the_rest(
+        tiny_model, monkeypatch, caplog):
+    """A real worker process killed with SIGKILL between batches: nothing hangs, nothing is lost."""
+    from crawlers.pipelines.nlp import NlpPipeline
+
+    monkeypatch.setenv("OPMON_NLP_ENABLED", "true")
+    monkeypatch.setenv("OPMON_MODEL", str(tiny_model))
+    monkeypatch.setenv("OPMON_DEVICE", "cpu")
+    get_settings.cache_clear()
+    crawler = get_crawler(settings_dict={"NLP_BATCH_SIZE": 4, "BATCH_IDLE_FLUSH": 0.01, "NLP_WORKER_RESTARTS": 1,
+                                         "NLP_WORKER_THREADS": 1})
+
+    async def batch(stage, mentions):
+        return await asyncio.wait_for(asyncio.gather(*[stage.process_item(m) for m in mentions]), timeout=120)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        await stage.open_spider()
+        first = await batch(stage, _mentions(0, 4))
+        pid = await asyncio.wrap_future(stage.pool.submit(os.getpid))
+        assert pid != os.getpid()
+        os.kill(pid, signal.SIGKILL)
+        second = await batch(stage, _mentions(4, 4))
+        third = await batch(stage, _mentions(8, 4))  # a fresh worker (one restart allowed)
+        os.kill(await asyncio.wrap_future(stage.pool.submit(os.getpid)), signal.SIGKILL)
+        fourth = await batch(stage, _mentions(12, 4))  # no restarts left: stored unscored
+        fifth = await batch(stage, _mentions(16, 4))
+        await asyncio.wait_for(stage.close_spider(), timeout=60)
+        return first, second, third, fourth, fifth
+
+    first, second, third, fourth, fifth = asyncio.run(main())
+    assert all(m.sentiment is not None for m in first + third)
+    assert [m.id for m in second] == [f"weibo:{i}" for i in range(4, 8)]  # passed on, in order
+    assert all(m.sentiment is None for m in second + fourth + fifth)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_died"] == 2
+    assert stats["pipeline/nlp/scored"] == 8
+    assert stats["pipeline/nlp/unscored"] == 12
+    assert stats["pipeline/nlp/unavailable"] == 1
+    assert "NLP worker process died" in caplog.text
 
 
 def test_unloadable_model_stores_unscored_and_says_so(replay_server, run_crawl, tmp_path):
@@ -63,3 +139,47 @@ def test_unloadable_model_stores_unscored_and_says_so(replay_server, run_crawl, 
     assert "NLP unavailable, storing mentions unscored" in run.log
     assert len(run.items) == 8 and all(i["sentiment"] is None for i in run.items)
     assert run.stats["pipeline/store/inserted"] == 8
+
+
+_HOLDER = textwrap.dedent("""
+    import asyncio, os, sys, time
+    from scrapy.utils.test import get_crawler
+    from crawlers.pipelines.nlp import NlpPipeline
+
+    async def main():
+        stage = NlpPipeline.from_crawler(get_crawler(settings_dict={"NLP_WORKER_THREADS": 1}))
+        await stage.open_spider()
+        print(await asyncio.wrap_future(stage.pool.submit(os.getpid)), flush=True)
+        time.sleep(120)  # killed by the test long before
+
+    asyncio.run(main())
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited (its parent has not reaped it yet)
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_worker_exits_when_the_crawl_process_is_killed(tiny_model, tmp_path):
+    env = {**os.environ, "OPMON_NLP_ENABLED": "true", "OPMON_MODEL": str(tiny_model), "OPMON_DEVICE": "cpu",
+           "PYTHONPATH": str(PAGES.parents[2])}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        worker = int(holder.stdout.readline())
+        assert _alive(worker)
+        holder.kill()  # SIGKILL: no close_spider, no pool shutdown
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the NLP worker outlived the crawl process"
+    finally:
+        holder.kill()

@@ -14,7 +14,7 @@ from core.mention import SHANGHAI, Mention
 from core.settings import get_settings
 from crawlers.pipelines import BrandPipeline, DedupePipeline, ValidatePipeline
 from crawlers.pipelines.base import BatchingPipeline
-from crawlers.pipelines.neardup import fingerprint_text, minhash, similarity
+from crawlers.pipelines.neardup import NearDupIndex, fingerprint_text, minhash, similarity
 from store.sqlite_db import StateDB
 
 
@@ -132,6 +132,42 @@ def test_minhash_is_stable_and_separates_near_from_unrelated():
     assert similarity(minhash(a), minhash(b)) >= 0.7
     assert similarity(minhash(a), minhash(c)) < 0.3
     assert similarity(minhash(a), minhash(d)) < 0.5  # same brand, different opinion
+
+
+def test_neardup_index_grows_past_its_first_block_and_resets_at_its_cap():
+    index = NearDupIndex(threshold=0.7, max_entries=3000)
+    texts = [fingerprint_text(f"第{i}号用户说小米{i * 7919 % 10007}号门店的服务{i % 13}分，排队{i % 97}分钟") for i in range(2500)]
+    for i, text in enumerate(texts):
+        index.find_or_add(minhash(text), f"weibo:{i}")
+    assert index.size > 1024  # the signature matrix grew beyond its first block
+    early = texts[5] + "！"  # a near copy of an early text is still found after the growth
+    assert index.find(minhash(fingerprint_text(early))) == "weibo:5"
+    assert index.find(minhash(fingerprint_text("今天天气很好我们一起去公园散步看到很多人放风筝"))) is None
+    for i in range(3000 - index.size + 1):  # one more than the cap allows: the index starts afresh
+        index.add(minhash(fingerprint_text(f"另一批不同的文本{i}")), f"other:{i}")
+    assert index.size == 1
+    assert index.find(minhash(texts[5])) is None
+
+
+def test_gc_tuning_raises_the_young_threshold_during_a_crawl_and_restores_it():
+    import gc
+
+    from crawlers.extensions import GcTuning
+
+    before = gc.get_threshold()
+    ext = GcTuning.from_crawler(_crawler(GC_GEN0_THRESHOLD=40_000))
+    ext.engine_started()
+    try:
+        assert gc.get_threshold() == (40_000, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        ext.engine_stopped()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    from scrapy.exceptions import NotConfigured
+
+    with pytest.raises(NotConfigured):
+        GcTuning.from_crawler(_crawler(GC_TUNING_ENABLED=False))
 
 
 class _Doubler(BatchingPipeline):

@@ -157,3 +157,36 @@ def test_ensemble_scores_aspect_sentences_with_its_linear_half(tiny_model_dir, t
     out = ens.analyze([_m(1, docs[0])])
     assert pipe.calls == before + 1
     assert {a.touchpoint for a in out[0].aspects} >= {"物流", "客服"}
+
+
+def test_word_feature_model_cuts_each_text_once_for_keywords_and_model(tiny_model_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from nlp_toydata import toy_rows
+
+    import nlp.keywords
+    from nlp.keywords import extract_keywords
+    from nlp.linear import CharNgramLinear
+    from nlp.normalise import normalise
+
+    target = tmp_path / "words"
+    shutil.copytree(tiny_model_dir, target)
+    texts, labels = toy_rows()
+    CharNgramLinear.fit(texts, labels, min_df=1, word_ngrams=2).save(target / "linear")
+    (target / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": 0.5}))
+    ens = Analyzer.from_settings(Settings(model=str(target), device="cpu"))
+    assert ens.pipeline.uses_words
+    docs = ["物流很快，非常满意。客服不理人，退货麻烦!", "质量太差了，垃圾"]
+    direct = ens.score_texts(docs)  # the pipeline cuts the words itself here
+    cut = []
+    real = nlp.keywords.feature_words
+    monkeypatch.setattr(nlp.keywords, "feature_words", lambda t: cut.append(t) or real(t))
+    out = ens.analyze([_m(i, docs[i % 2]) for i in range(6)])
+    clean = [normalise(d) for d in docs]
+    # each distinct string (2 texts, 2 touchpoint sentences of the first) is cut once, for both uses
+    assert sorted(cut) == sorted(set(cut)) and set(clean) <= set(cut) and len(cut) == 4
+    for i, m in enumerate(out):
+        assert m.sentiment.score == pytest.approx(direct[i % 2].score, abs=1e-5)
+        assert m.keywords == extract_keywords(clean[i % 2], 8)
+    assert {a.touchpoint for a in out[0].aspects} >= {"物流", "客服"}

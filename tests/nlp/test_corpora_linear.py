@@ -53,3 +53,26 @@ def test_hashed_linear_model_learns_and_round_trips(tmp_path):
     model.save(tmp_path / "h")
     np.testing.assert_allclose(CharNgramLinear.load(tmp_path / "h").predict_proba(["质量很好，很喜欢"]), probs[:1],
                                atol=2e-3)
+
+
+def test_linear_model_with_word_features_learns_and_round_trips(tmp_path):
+    from nlp.keywords import feature_words
+
+    texts, labels = toy_rows()
+    chars = CharNgramLinear.fit(texts, labels, min_df=1)
+    model = CharNgramLinear.fit(texts, labels, min_df=1, word_ngrams=2)
+    assert model.uses_words and not chars.uses_words
+    assert "物流" in model.word_vocabulary and "物流 很快" in model.word_vocabulary  # unigrams and bigrams
+    assert model.n_features == len(model.vocabulary) + len(model.word_vocabulary) > chars.n_features
+    batch = ["质量很好，很喜欢", "太差了，垃圾", "物流很快"]
+    x = model.features(batch)
+    assert x.shape[1] == model.n_features and x[:, len(model.vocabulary):].nnz > 0  # the word block is used
+    np.testing.assert_allclose(np.asarray(x.multiply(x).sum(axis=1)).ravel(), 1.0, atol=1e-5)
+    probs = model.predict_proba(batch)
+    # words cut by the caller (Analyzer.analyze shares them with the keywords) give the same answer
+    np.testing.assert_allclose(model.predict_proba(batch, [feature_words(t) for t in batch]), probs, atol=1e-6)
+    assert model.classes[int(probs[0].argmax())] == "positive" and model.classes[int(probs[1].argmax())] == "negative"
+    model.save(tmp_path / "w")
+    again = CharNgramLinear.load(tmp_path / "w")
+    assert again.uses_words and again.word_vocabulary == model.word_vocabulary
+    np.testing.assert_allclose(again.predict_proba(batch), probs, atol=2e-3)  # float16 weights

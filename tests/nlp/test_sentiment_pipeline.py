@@ -28,8 +28,8 @@ def test_toy_model_learned_the_toy_task(tiny_model_dir):
 
 
 def test_batched_equals_one_by_one(tiny_model_dir):
-    batched = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=3).predict_proba(TEXTS)
-    single = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=1)
+    batched = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=3, precision="fp32").predict_proba(TEXTS)
+    single = SentimentPipeline.load(tiny_model_dir, device="cpu", batch_size=1, precision="fp32")
     one_by_one = np.vstack([single.predict_proba([t]) for t in TEXTS])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
@@ -173,3 +173,49 @@ def test_ensemble_directory_with_a_stacker(tiny_model_dir, tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     assert [s.label.value for s in ens(batch[:2])] == ["positive", "negative"]
+
+
+def test_bf16_forward_agrees_with_fp32_and_precision_is_checked(tiny_model_dir):
+    import torch
+
+    from nlp.sentiment import autocast_dtype, cpu_has_fast_bf16
+
+    full = SentimentPipeline.load(tiny_model_dir, device="cpu", precision="fp32")
+    half = SentimentPipeline.load(tiny_model_dir, device="cpu", precision="bf16")  # emulated where no AMX
+    assert full.precision == "fp32" and half.precision == "bfloat16"
+    p32, p16 = full.predict_proba(TEXTS), half.predict_proba(TEXTS)
+    assert p16.dtype == np.float32 and not np.array_equal(p32, p16)  # it really ran in bf16
+    np.testing.assert_allclose(p16, p32, atol=0.03)
+    assert (p16.argmax(axis=1) == p32.argmax(axis=1)).all()
+    # auto: bf16 on CPU only where the hardware does it fast; never on a CPU without AMX
+    auto = SentimentPipeline.load(tiny_model_dir, device="cpu")
+    assert auto.precision == ("bfloat16" if cpu_has_fast_bf16() else "fp32")
+    assert autocast_dtype("cpu", "fp32") is None and autocast_dtype("cpu", "bf16") is torch.bfloat16
+    with pytest.raises(ModelError, match="precision"):
+        SentimentPipeline.load(tiny_model_dir, device="cpu", precision="int4")
+
+
+def test_linear_half_overlapping_the_forward_pass_gives_the_same_answers(tiny_model_dir, tmp_path):
+    import json
+    import os
+    import shutil
+
+    from nlp_toydata import toy_rows
+
+    from nlp.linear import CharNgramLinear
+
+    target = tmp_path / "overlap"
+    shutil.copytree(tiny_model_dir, target)
+    texts, labels = toy_rows()
+    CharNgramLinear.fit(texts, labels, min_df=1, word_ngrams=2).save(target / "linear")
+    (target / "ensemble.json").write_text(json.dumps({"linear_dir": "linear", "transformer_weight": 0.4}))
+    pinned = SentimentPipeline.load(str(target), device="cpu", threads=1)
+    assert not pinned.overlap  # an explicit thread count is respected as it is
+    auto = SentimentPipeline.load(str(target), device="cpu")
+    assert auto.overlap == (len(os.sched_getaffinity(0)) >= 2)
+    side = SentimentPipeline(pinned.model, pinned.tokenizer, name="o", linear=pinned.linear,
+                             transformer_weight=0.4, overlap=True)
+    batch = TEXTS * 3
+    np.testing.assert_allclose(side.predict_proba(batch), pinned.predict_proba(batch), atol=1e-6)
+    assert side.calls == 1 and side._pool is not None  # noqa: SLF001 - it really ran beside the forward pass
+    assert not SentimentPipeline.load(tiny_model_dir, device="cpu").overlap  # nothing to overlap without a linear half

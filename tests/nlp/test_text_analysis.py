@@ -114,3 +114,22 @@ def test_aspect_scoring_and_threshold_tuning():
     assert report["precision"] == 0.8 and report["recall"] == 0.8 and report["sentiment_accuracy"] == 0.5
     assert aspect_report(pairs, 4, 1, 1, neutral_below=0.5)["sentiment_accuracy"] == 1.0
     assert tune_aspect_threshold(pairs) == 0.45  # the smallest threshold that turns both unsure pairs neutral
+
+
+def test_keywords_from_words_cut_once_match_jieba_tfidf():
+    import re
+
+    from nlp.keywords import _jieba, feature_words
+
+    texts = ["物流很快，非常满意。客服不理人，退货麻烦!", "手机电池不耐用[怒]，充电发烫，售后推诿",
+             "这家店的服务态度很好，上菜速度快，环境也不错，价格实惠", "今天天气不错"]
+    _, tfidf, _ = _jieba()
+    for text in texts:
+        words = feature_words(text)
+        assert "[" not in "".join(words) and all(w.strip() for w in words)  # emoticons cut out, no blanks
+        shared = extract_keywords(text, 8, words=words)
+        assert shared == extract_keywords(text, 8)
+        # what jieba's own TF-IDF extractor picks from the same text (same stop words)
+        direct = [w for w in tfidf.extract_tags(re.sub(r"\[[^\[\]\s]{1,8}\]", " ", text), topK=16)
+                  if len(w) >= 2 and not w.isdigit()][:8]
+        assert shared == direct and shared

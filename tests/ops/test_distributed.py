@@ -36,7 +36,8 @@ def test_two_workers_split_one_crawl(tmp_path, redis_server, monkeypatch):
 
     env = {**os.environ, "OPMON_DISTRIBUTED": "true", "OPMON_REDIS_URL": redis_server,
            "OPMON_NLP_ENABLED": "false", "OPMON_DATA_DIR": str(tmp_path / "data")}
-    with ReplaySite(scale=3, delay_s=0.5) as site:
+    # 1 s per page keeps A busy for ~20 s, so B (started later, slow to import on a busy machine) gets a share
+    with ReplaySite(scale=3, delay_s=1.0) as site:
         threads = site.app.world.tieba[TIEBA_FORUM]
         floors = sum(len(t.floors) for t in threads)
         base = site.base_urls()["tieba"]

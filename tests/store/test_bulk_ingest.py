@@ -1,0 +1,127 @@
+"""`store.bulk.ingest_jsonl`: preparer processes + one writer give the same store as plain upserts."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+import store.sqlite_rows as sqlite_rows
+from bench.mentiongen import generate
+from core.errors import StoreError
+from store.base import Filters, SearchQuery
+from store.bulk import ingest_jsonl
+from store.sqlite import SqliteStore
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _jsonl(tmp_path, n=1200, seed=3):
+    rows = [orjson.dumps(d) for d in generate(n, seed=seed, end=END, as_dict=True)]
+    # Bad lines, a blank line, and ids repeated later in the file (inside one chunk and across
+    # chunks): the last copy wins, as with upsert.
+    again = [orjson.dumps({**orjson.loads(rows[i]), "text": f"改过的文本 {i}"}) for i in (5, 700)]
+    lines = (rows[:300] + [b"not json", b""] + rows[300:900]
+             + [b'{"id": "weibo:1", "source": "weibo", "kind": "tweet", "text": "x", '
+                b'"published_at": "2026-11-01T00:00:00+08:00"}'] + [again[0]] + rows[900:] + [again[1]])
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path, n
+
+
+def _content(st: SqliteStore) -> list[tuple]:
+    return [tuple(r) for r in st._read("SELECT seq, id, published_us, label, engagement, brands, body FROM mentions "
+                                       "ORDER BY seq")]
+
+
+@pytest.mark.parametrize(("workers", "start"), [(0, None), (2, "fork"), (2, "forkserver")])
+def test_parallel_ingest_matches_in_process_upserts(tmp_path, workers, start):
+    path, n = _jsonl(tmp_path)
+    rejected: list[tuple[int, str]] = []
+    st = SqliteStore(tmp_path / "a.db")
+    st.open()
+    with open(path, "rb") as f:
+        res = ingest_jsonl(st, f, batch=250, workers=workers, parallel_min_lines=0,
+                           on_reject=lambda no, why: rejected.append((no, why)), start_method=start)
+    assert (res.inserted, res.updated, res.rejected) == (n, 2, 2)
+    assert [no for no, _ in rejected] == [301, 903]
+    assert rejected[0][1].startswith("not valid JSON") and rejected[1][1].startswith("kind: ")
+    assert st.rollup_mismatches() == []
+    assert st.get(f"{orjson.loads(path.read_bytes().splitlines()[5])['id']}").text == "改过的文本 5"
+    # The same lines through plain upserts give the same rows, in the same order.
+    ref = SqliteStore(tmp_path / "b.db")
+    ref.open()
+    for line in path.read_bytes().splitlines():
+        m, _ = sqlite_rows.parse_line(line) if line.strip() else (None, None)
+        if m is not None:
+            ref.upsert([m])
+    strip = [(seq, i, pub, lab, eng, br, orjson.loads(body)) for seq, i, pub, lab, eng, br, body in _content(st)]
+    want = [(seq, i, pub, lab, eng, br, orjson.loads(body)) for seq, i, pub, lab, eng, br, body in _content(ref)]
+    assert strip == want
+    # Export walks every mention once, in ingest order, and full-text search finds them.
+    seen, cursor = [], None
+    while True:
+        batch = st.export(cursor, limit=500)
+        if not batch.items:
+            break
+        seen.extend(m.id for m in batch.items)
+        cursor = batch.next_cursor
+    assert seen == [r[1] for r in _content(ref)]
+    q = SearchQuery(q="小米", limit=5)
+    assert st.search(q).total == ref.search(q).total > 0
+    # The sort indexes, deferred during the load into an empty store, are back.
+    names = {r[0] for r in st._read("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"mentions_newest", "mentions_engagement"} <= names
+    # Idempotent: the same file again inserts nothing.
+    with open(path, "rb") as f:
+        again = ingest_jsonl(st, f, batch=250, workers=workers, parallel_min_lines=0, start_method=start)
+    assert (again.inserted, again.updated, again.rejected) == (0, n + 2, 2)
+    assert st.count(Filters()) == n and st.rollup_mismatches() == []
+    st.close()
+    ref.close()
+
+
+def _die_on_line_601(lines, first_line):
+    if first_line <= 601 < first_line + len(lines):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _real_prepare_lines(lines, first_line)
+
+
+_real_prepare_lines = sqlite_rows.prepare_lines
+
+
+def test_a_preparer_killed_is_an_error_and_a_rerun_completes(tmp_path, monkeypatch):
+    path, n = _jsonl(tmp_path, n=1000, seed=9)
+    st = SqliteStore(tmp_path / "c.db")
+    st.open()
+    # Forked preparers inherit the patch: the one that gets lines 601.. kills itself.
+    monkeypatch.setattr(sqlite_rows, "prepare_lines", _die_on_line_601)
+    with pytest.raises(StoreError, match="preparer process died"), open(path, "rb") as f:
+        ingest_jsonl(st, f, batch=200, workers=2, parallel_min_lines=0, start_method="fork")
+    monkeypatch.setattr(sqlite_rows, "prepare_lines", _real_prepare_lines)
+    kept = st.count(Filters())
+    assert 0 < kept < n  # the batches before the dead one are stored, whole
+    assert st.rollup_mismatches() == []
+    with open(path, "rb") as f:
+        res = ingest_jsonl(st, f, batch=200, workers=2, parallel_min_lines=0, start_method="fork")
+    assert res.inserted == n - kept and st.count(Filters()) == n
+    assert st.rollup_mismatches() == []
+    st.close()
+
+
+def test_searches_work_while_the_sort_indexes_are_deferred(tmp_path):
+    st = SqliteStore(tmp_path / "d.db")
+    st.open()
+    with st.deferred_indexes():
+        st.upsert(list(generate(300, seed=2, end=END)))
+        names = {r[0] for r in st._read("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "mentions_newest" not in names
+        st.fts_walk_threshold = 0  # force the plan that names the index
+        page = st.search(SearchQuery(q="小米", limit=5))
+        assert page.items and page.total == st.count(Filters(q="小米"))
+    st.fts_walk_threshold = 20_000
+    assert st.search(SearchQuery(q="小米", limit=5)).items == page.items
+    st.close()
