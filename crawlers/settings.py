@@ -18,6 +18,7 @@ _s = get_settings()
 BOT_NAME = "opmon"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
+COMMANDS_MODULE = "crawlers.commands"  # `scrapy crawl` exits 3 when the crawl ended blocked
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 # The sites' robots.txt disallow everything for unknown bots; we crawl public pages politely instead.

@@ -38,6 +38,7 @@ def test_persistent_block_ends_the_crawl_blocked(replay_server, run_crawl, signa
     # the operator sees it in the CLI output alone
     assert f"CRAWL BLOCKED: signal={signal}" in run.log
     assert "Spider closed (blocked)" in run.log
+    assert run.returncode == 3  # ...and in the exit status (crawlers/commands/crawl.py)
     assert f"outcome=blocked signal={signal}" in run.log
 
 
@@ -61,6 +62,7 @@ def test_transient_block_is_retried_and_recovers(replay_server, run_crawl):
     run = run_crawl("weibo", {"keyword": "小米", "base_url": replay_server.url},
                     settings={"BLOCK_RETRY_TIMES": "3"})
     assert run.finish_reason == "finished", run.log[-2000:]
+    assert run.returncode == 0
     assert run.stats["blocked_responses/weibo_http_432"] == 2
     assert not any(k.startswith("blocked/") for k in run.stats)
     assert len(run.items) == 4
