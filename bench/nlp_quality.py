@@ -2,6 +2,7 @@
 
     python bench/nlp_quality.py [--data ../shared/data/sentiment] [--model bundled] [--compare-model DIR]
                                 [--json out.json]
+    python bench/nlp_quality.py --dev-compare DIR [DIR ...]   # dev split only: choose a retrained transformer
 
 On the fixed 10% held-out split of every shared corpus (see nlp/data.py) it scores:
   * the bundled model (transformer + linear ensemble, as shipped) and its transformer alone;
@@ -97,6 +98,35 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def dev_compare(args, root: Path) -> int:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from nlp.data import THREE_CLASS
+    from nlp.sentiment import SentimentPipeline
+    from nlp.train import LABEL2ID, evaluate_probs, fit_stacker, log_loss, summary
+
+    dev = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)["dev"]
+    texts = [ex.text for ex in dev]
+    linear = SentimentPipeline.load(args.model, device="cpu").linear
+    if linear is None:
+        raise SystemExit(f"--dev-compare needs a model with a linear half; {args.model} has none")
+    p_lin = linear.predict_proba(texts)[:, [linear.classes.index(c) for c in LABEL2ID]]
+    three = [i for i, ex in enumerate(dev) if ex.corpus in THREE_CLASS]
+    for d in args.dev_compare:
+        model = AutoModelForSequenceClassification.from_pretrained(d, local_files_only=True).eval()
+        tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
+        p_tr = SentimentPipeline(model, tok, name="dev", device="cpu").predict_proba(texts)
+        oof, _ = fit_stacker(dev, p_tr, p_lin, args.seed)
+        tau = tune_neutral_below(oof[three], [dev[i].label for i in three], [dev[i].corpus for i in three]) if three else 0.0
+        report = evaluate_probs(dev, oof, tau)
+        print(json.dumps({"transformer": d, "stacked_dev_log_loss": round(float(log_loss(dev, oof)), 4),
+                          "transformer_dev_log_loss": round(float(log_loss(dev, p_tr)), 4), "neutral_below": tau,
+                          "summary": round(summary(report), 4),
+                          "stacked": {c: r["accuracy"] if c in BINARY else r["macro_f1"] for c, r in report.items()}}),
+              flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=None)
@@ -105,12 +135,18 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write all figures to this file")
     p.add_argument("--compare-model", default=None,
                    help="also score this model (e.g. a copy of the previously shipped bundled model) in the same run")
+    p.add_argument("--dev-compare", nargs="+", default=None, metavar="DIR",
+                   help="dev split only (the held-out split is not touched): stack each of these transformers "
+                        "with --model's linear half (5-fold out-of-fold on dev, neutral threshold re-tuned) "
+                        "and print one JSON line each: how a retrained transformer is chosen")
     p.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated subset (quick checks)")
     args = p.parse_args(argv)
 
     from nlp.sentiment import SentimentPipeline
 
     root = require_data_dir(args.data)
+    if args.dev_compare:
+        return dev_compare(args, root)
     parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)  # dev: baseline threshold
     train, held = parts["train"], parts["heldout"]
     texts = [ex.text for ex in held]

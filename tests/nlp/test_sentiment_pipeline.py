@@ -219,3 +219,29 @@ def test_linear_half_overlapping_the_forward_pass_gives_the_same_answers(tiny_mo
     np.testing.assert_allclose(side.predict_proba(batch), pinned.predict_proba(batch), atol=1e-6)
     assert side.calls == 1 and side._pool is not None  # noqa: SLF001 - it really ran beside the forward pass
     assert not SentimentPipeline.load(tiny_model_dir, device="cpu").overlap  # nothing to overlap without a linear half
+
+
+def test_fast_gil_handoff_lowers_the_switch_interval_only_while_overlapped_calls_run():
+    import sys
+    import threading
+
+    from nlp.sentiment import GIL_SWITCH_S, fast_gil_handoff
+
+    before = sys.getswitchinterval()
+    inside, release = threading.Event(), threading.Event()
+
+    def other_call():
+        with fast_gil_handoff():
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=other_call)
+    t.start()
+    assert inside.wait(5)
+    with fast_gil_handoff():
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S)
+    # the other call still runs: the interval stays low until the last one ends
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S)
+    release.set()
+    t.join(5)
+    assert sys.getswitchinterval() == before
