@@ -435,12 +435,7 @@ class SqliteStore(Store):
             if values:
                 clauses.append(f"{alias}.{col} IN ({','.join('?' * len(values))})")
                 params.extend(values)
-        if f.since is not None:
-            clauses.append(f"{alias}.published_us >= ?")
-            params.append(to_us(_aware(f.since, "since")))
-        if f.until is not None:
-            clauses.append(f"{alias}.published_us < ?")
-            params.append(to_us(_aware(f.until, "until")))
+        _time_range(f, f"{alias}.published_us", clauses, params)
         if not f.include_dups:
             clauses.append(f"{alias}.is_dup = 0")
         return clauses, params
@@ -449,12 +444,7 @@ class SqliteStore(Store):
         """SELECT of `what` from the mention_brands rows of f.brands within f.since/f.until."""
         where = [f"brand IN ({','.join('?' * len(f.brands))})"]
         params: list = list(f.brands)
-        if f.since is not None:
-            where.append("published_us >= ?")
-            params.append(to_us(_aware(f.since, "since")))
-        if f.until is not None:
-            where.append("published_us < ?")
-            params.append(to_us(_aware(f.until, "until")))
+        _time_range(f, "published_us", where, params)
         return f"SELECT {what} FROM mention_brands WHERE {' AND '.join(where)}", params
 
     def _fts_matches(self, q: str | None) -> int | None:
@@ -580,12 +570,7 @@ class SqliteStore(Store):
         expr = fts_query(query.q)
         brand = query.brands[0]
         where, params = ["brand = ?"], [brand]
-        if query.since is not None:
-            where.append("published_us >= ?")
-            params.append(to_us(_aware(query.since, "since")))
-        if query.until is not None:
-            where.append("published_us < ?")
-            params.append(to_us(_aware(query.until, "until")))
+        _time_range(query, "published_us", where, params)
         after = None
         ties = 0
         if query.cursor:
@@ -910,6 +895,16 @@ class SqliteStore(Store):
                           "FROM rollup_hour WHERE brand = ?", (ALL,))[0]
         by_sentiment = {k: (sums[i + 1] or 0) for i, k in enumerate(SENTIMENT_KEYS)}
         return {"total": sums[0] or 0, "by_source": by_source, "by_sentiment": by_sentiment}
+
+
+def _time_range(f: Filters, column: str, clauses: list[str], params: list) -> None:
+    """Append `f.since <= column < f.until` (whichever is set) to a WHERE being built."""
+    if f.since is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(to_us(_aware(f.since, "since")))
+    if f.until is not None:
+        clauses.append(f"{column} < ?")
+        params.append(to_us(_aware(f.until, "until")))
 
 
 def _aware(dt: datetime, what: str) -> datetime:
