@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from core.errors import InvalidInput, NotFound
 from core.metrics import OUTBOX_PENDING
+from core.secret_box import SecretBox
 from core.settings import Settings, get_settings
 from store.sqlite_db import StateDB
 
@@ -129,6 +130,17 @@ class Outbox:
         self.settings = settings or get_settings()
         self.rng = rng or random.Random()
         db.ensure_schema("webhook_outbox", _DDL)
+        self.box = SecretBox.from_settings(self.settings)
+        self._seal_legacy()
+
+    def _seal_legacy(self) -> None:
+        """Seal secrets stored in plaintext by versions before encryption at rest (once, in place)."""
+        rows = self.db.read("SELECT id, secret FROM webhooks WHERE secret NOT LIKE 'enc1:%'")
+        if rows:
+            with self.db.write() as c:
+                for r in rows:
+                    c.execute("UPDATE webhooks SET secret = ? WHERE id = ? AND secret = ?",
+                              (self.box.seal(r["secret"], context=r["id"]), r["id"], r["secret"]))
 
     # Webhooks ------------------------------------------------------------------------------------
     def add_webhook(self, url: str, events: list[str] | None = None, secret: str | None = None,
@@ -142,17 +154,32 @@ class Outbox:
         with self.db.write() as c:
             c.execute("INSERT INTO webhooks(id, url, secret, events, description, created_at) "
                       "VALUES (?, ?, ?, ?, ?, ?)",
-                      (hook.id, hook.url, hook.secret, json.dumps(hook.events), description, hook.created_at))
+                      (hook.id, hook.url, self.box.seal(hook.secret, context=hook.id), json.dumps(hook.events),
+                       description, hook.created_at))
         return hook
 
     def webhooks(self) -> list[Webhook]:
-        return [_hook(r) for r in self.db.read("SELECT * FROM webhooks ORDER BY created_at, id")]
+        return [self._hook(r) for r in self.db.read("SELECT * FROM webhooks ORDER BY created_at, id")]
 
     def webhook(self, webhook_id: str) -> Webhook:
         rows = self.db.read("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
         if not rows:
             raise NotFound(f"webhook {webhook_id!r} does not exist")
-        return _hook(rows[0])
+        return self._hook(rows[0])
+
+    def reseal(self, box: SecretBox) -> int:
+        """Seal every webhook secret under `box`'s key instead (rotation); one transaction."""
+        with self.db.write() as c:
+            rows = c.execute("SELECT id, secret FROM webhooks").fetchall()
+            for r in rows:
+                plain = self.box.open(r["secret"], context=r["id"])
+                c.execute("UPDATE webhooks SET secret = ? WHERE id = ?", (box.seal(plain, context=r["id"]), r["id"]))
+        self.box = box
+        return len(rows)
+
+    def _hook(self, r) -> Webhook:
+        return Webhook(r["id"], r["url"], json.loads(r["events"]), r["description"], r["created_at"],
+                       self.box.open(r["secret"], context=r["id"]))
 
     def delete_webhook(self, webhook_id: str) -> None:
         """Remove the endpoint; its undelivered rows are cancelled (the log is kept)."""
@@ -211,7 +238,8 @@ class Outbox:
             for r in rows:
                 c.execute("UPDATE webhook_outbox SET status = 'delivering', lease_until = ? WHERE id = ?",
                           (now + lease_s, r["id"]))
-        return [Delivery(r["id"], r["webhook_id"], r["url"], r["secret"], r["event_id"], r["event_type"],
+        return [Delivery(r["id"], r["webhook_id"], r["url"], self.box.open(r["secret"], context=r["webhook_id"]),
+                         r["event_id"], r["event_type"],
                          r["idempotency_key"], bytes(r["body"]), r["attempts"]) for r in rows]
 
     def record(self, d: Delivery, *, now: float, ok: bool, status_code: int | None = None,
@@ -318,10 +346,6 @@ def validate_events(events: list[str]) -> list[str]:
     if not out:
         raise InvalidInput("subscribe to at least one event type, e.g. 'alert.*'")
     return out
-
-
-def _hook(r) -> Webhook:
-    return Webhook(r["id"], r["url"], json.loads(r["events"]), r["description"], r["created_at"], r["secret"])
 
 
 def _row(r) -> DeliveryRow:

@@ -123,6 +123,29 @@ def webhooks_list() -> None:
         click.echo(f"{h.id}\t{h.url}\t{','.join(h.events)}\tpending={pending}\tdead={dead}")
 
 
+@webhooks.command("new-key")
+def webhooks_new_key() -> None:
+    """Print a fresh key for OPMON_SECRET_KEY (webhook secrets are sealed with it at rest)."""
+    from core.secret_box import new_key
+
+    click.echo(new_key())
+
+
+@webhooks.command("reseal")
+@click.option("--new-key", envvar="OPMON_NEW_SECRET_KEY", prompt=True, hide_input=True,
+              help="the key to seal with from now on (default: prompted, or OPMON_NEW_SECRET_KEY)")
+def webhooks_reseal(new_key: str) -> None:
+    """Re-seal every webhook secret under a new key (key rotation); then set OPMON_SECRET_KEY to it."""
+    from core.secret_box import SecretBox, decode_key
+
+    try:
+        n = _outbox().reseal(SecretBox(decode_key(new_key, "--new-key")))
+    except OpmonError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"resealed {n} webhook secrets; now set OPMON_SECRET_KEY to the new key and restart the API "
+               "and workers")
+
+
 @webhooks.command("deliver-once")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 def webhooks_deliver_once(limit: int) -> None:

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     webhook_backoff_base_s: float = Field(default=2.0, gt=0)
     webhook_backoff_max_s: float = Field(default=600.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    secret_key: SecretStr | None = Field(
+        default=None, description="urlsafe-base64 32-byte key sealing webhook secrets at rest; default: a key file"
+    )
+    secret_key_file: Path | None = Field(default=None, description="key file used without OPMON_SECRET_KEY; "
+                                         "default DATA_DIR/secret.key (created 0600)")
 
     # Logging
     log_format: Literal["json", "text"] = "text"
@@ -82,6 +87,10 @@ class Settings(BaseSettings):
     @property
     def state_db(self) -> Path:
         return self.state_path or self.data_dir / "state.db"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.secret_key_file or self.data_dir / "secret.key"
 
 
 @lru_cache(maxsize=1)
