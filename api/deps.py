@@ -24,7 +24,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import KeyRepo, Principal, Scope
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, RedisRateLimiter
 from core.brands import BrandRepo
 from core.errors import StoreUnavailable
 from core.settings import Settings, get_settings
@@ -71,7 +71,7 @@ async def get_key_repo(request: Request) -> KeyRepo:
     return repo
 
 
-def _limiter(request: Request) -> RateLimiter:
+def _limiter(request: Request) -> RateLimiter | RedisRateLimiter:
     lim = getattr(request.app.state, "rate_limiter", None)
     if lim is None:
         lim = request.app.state.rate_limiter = RateLimiter()
@@ -104,7 +104,7 @@ def require_scope(scope: str) -> Callable[..., Principal]:
             raise HTTPException(401, "invalid or revoked API key",
                                 headers={"WWW-Authenticate": 'Bearer realm="opmon"'})
         limit = principal.rate_per_minute or settings.rate_limit_per_minute
-        decision = _limiter(request).hit(principal.key_id, limit)
+        decision = await _limiter(request).ahit(principal.key_id, limit)
         if not decision.allowed:
             raise HTTPException(
                 429, f"rate limit of {limit} requests per minute exceeded for key {principal.key_id}",

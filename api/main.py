@@ -27,7 +27,7 @@ from alerts.webhook_worker import run_worker
 from api.auth import KeyRepo
 from api.deps import get_settings_dep
 from api.errors import ProblemDetail, install_error_handlers
-from api.ratelimit import RateLimiter
+from api.ratelimit import build_limiter
 from api.routes import (
     alerts,
     brands,
@@ -95,7 +95,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state_db = StateDB(settings.state_db)
     app.state.state_db = state_db
     app.state.keys = KeyRepo(state_db)
-    app.state.rate_limiter = RateLimiter()
+    app.state.rate_limiter = build_limiter(settings)
     if settings.admin_key is not None:
         app.state.keys.ensure_bootstrap(settings.admin_key.get_secret_value())
     _seed_brands(state_db, settings)
@@ -124,6 +124,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(worker, timeout=settings.webhook_timeout_s + 5)
         if app.state.store is not None:
             app.state.store.close()
+        await app.state.rate_limiter.aclose()
         state_db.close()
 
 

@@ -23,4 +23,6 @@ STORE_WRITES = Counter("opmon_store_writes_total", "Mentions written to the stor
 ALERTS_OPENED = Counter("opmon_alerts_opened_total", "Alerts opened", ["kind"])
 WEBHOOK_DELIVERIES = Counter("opmon_webhook_deliveries_total", "Webhook delivery attempts", ["outcome"])
 WEBHOOK_FAILURES = Counter("opmon_webhook_failures_total", "Failed webhook delivery attempts", ["reason"])
+RATELIMIT_FALLBACK = Counter("opmon_ratelimit_fallback_total",
+                             "Requests rate-limited per process because Redis was unreachable")
 OUTBOX_PENDING = Gauge("opmon_outbox_pending", "Webhook deliveries waiting in the outbox")

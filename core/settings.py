@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     admin_key: SecretStr | None = Field(default=None, description="bootstrap admin API key (hashed on first use)")
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_backend: Literal["auto", "memory", "redis"] = Field(
+        default="auto", description="where rate-limit buckets live; auto: Redis when OPMON_REDIS_URL is set"
+    )
     timezone: str = "Asia/Shanghai"
 
     # Webhooks
