@@ -136,11 +136,15 @@ def gc_frozen_app_factory():
     return app
 
 
-def start_server(db: Path, state: Path, port: int, workers: int = 1, gc_freeze: bool = False) -> subprocess.Popen:
+def start_server(db: Path, state: Path, port: int, workers: int = 1, gc_freeze: bool = False,
+                 redis_url: str | None = None) -> subprocess.Popen:
     env = os.environ | {
         "OPMON_SQLITE_PATH": str(db), "OPMON_STATE_PATH": str(state), "OPMON_NLP_ENABLED": "false",
         "OPMON_DATA_DIR": str(db.parent), "OPMON_API_WEBHOOK_WORKER": "0", "OPMON_LOG_LEVEL": "WARNING",
     }
+    env.pop("OPMON_REDIS_URL", None)
+    if redis_url:  # rate-limit buckets in Redis, as every multi-worker deployment with Redis has them
+        env["OPMON_REDIS_URL"] = redis_url
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory",
          "bench.api_bench:gc_frozen_app_factory" if gc_freeze else "api.cli:app_factory", "--host", "127.0.0.1",
@@ -162,6 +166,28 @@ def start_server(db: Path, state: Path, port: int, workers: int = 1, gc_freeze: 
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit("the API server did not become ready in 60 s")
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    import shutil
+
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("--redis-limiter needs redis-server (apt-get install -y redis-server)")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
 
 
 # --- the load generator (separate process) ---------------------------------------------------------
@@ -350,6 +376,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=ROOT / "data" / "bench")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--redis-limiter", action="store_true",
+                    help="start a local redis-server and keep the rate-limit buckets there (OPMON_REDIS_URL)")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="serve the app with gc.freeze() after start-up (see gc_frozen_app_factory)")
     # load-generator mode (internal)
@@ -373,9 +401,10 @@ def main() -> None:
 
     _, token = KeyRepo(StateDB(state)).create("bench", ["read"], rate_per_minute=1_000_000)
     port = free_port()
-    server = start_server(db, state, port, args.workers, args.gc_freeze)
-    print(f"server: uvicorn, {args.workers} worker(s){', gc.freeze() after start-up' if args.gc_freeze else ''}; "
-          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    redis_proc, redis_url = start_redis(args.dir) if args.redis_limiter else (None, None)
+    server = start_server(db, state, port, args.workers, args.gc_freeze, redis_url)
+    print(f"server: uvicorn, {args.workers} worker(s){', gc.freeze() after start-up' if args.gc_freeze else ''}, "
+          f"rate limits {'in Redis' if redis_url else 'in process'}; load average {os.getloadavg()[0]:.2f}", flush=True)
     base = f"http://127.0.0.1:{port}"
     results = {}
     try:
@@ -399,8 +428,11 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=30)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=30)
     summary = {"n": args.n, "duration_s": args.duration, "cpus": os.cpu_count(), "workers": args.workers,
-               "gc_freeze": args.gc_freeze,
+               "gc_freeze": args.gc_freeze, "redis_limiter": bool(redis_url),
                "date": datetime.now(UTC).isoformat(timespec="seconds"), "in_process_store": direct,
                "results": results}
     if args.json:
