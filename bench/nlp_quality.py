@@ -3,6 +3,7 @@
     python bench/nlp_quality.py [--data ../shared/data/sentiment] [--model bundled] [--compare-model DIR]
                                 [--json out.json]
     python bench/nlp_quality.py --dev-compare DIR [DIR ...]   # dev split only: choose a retrained transformer
+    python bench/nlp_quality.py --dev-linear '{"nb": "ovr"}' [...]  # dev split only: choose a linear half
 
 On the fixed 10% held-out split of every shared corpus (see nlp/data.py) it scores:
   * the bundled model (transformer + linear ensemble, as shipped) and its transformer alone;
@@ -127,6 +128,46 @@ def dev_compare(args, root: Path) -> int:
     return 0
 
 
+def dev_linear(args, root: Path) -> int:
+    """Refit the linear half on the train split once per spec (JSON of `CharNgramLinear.fit` keyword
+    arguments over the shipped configuration), stack each with --model's transformer by the same
+    5-fold out-of-fold stacker as `nlp.train`, re-tune the neutral threshold, print one JSON line each."""
+    from nlp.data import THREE_CLASS
+    from nlp.keywords import feature_words
+    from nlp.linear import CharNgramLinear
+    from nlp.sentiment import SentimentPipeline
+    from nlp.train import LABEL2ID, evaluate_probs, fit_stacker, log_loss, summary
+
+    parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)
+    train, dev = parts["train"], parts["dev"]
+    texts = [ex.text for ex in dev]
+    pipe = SentimentPipeline.load(args.model, device="cpu")
+    p_tr = SentimentPipeline(pipe.model, pipe.tokenizer, name="dev", device="cpu").predict_proba(texts)
+    words_tr = [feature_words(ex.text) for ex in train]
+    words_dev = [feature_words(t) for t in texts]
+    three = [i for i, ex in enumerate(dev) if ex.corpus in THREE_CLASS]
+    shipped = dict(ngram_range=(1, 4), max_features=500_000, word_ngrams=2, word_features=200_000, c=4.0)
+    for spec in args.dev_linear:
+        kwargs = {**shipped, **json.loads(spec)}
+        kwargs["ngram_range"] = tuple(kwargs["ngram_range"])
+        t0 = time.perf_counter()
+        lin = CharNgramLinear.fit([ex.text for ex in train], [ex.label for ex in train], seed=args.seed,
+                                  words=words_tr, **kwargs)
+        p_lin = lin.predict_proba(texts, words_dev)[:, [lin.classes.index(c) for c in LABEL2ID]]
+        oof, _ = fit_stacker(dev, p_tr, p_lin, args.seed)
+        tau = tune_neutral_below(oof[three], [dev[i].label for i in three], [dev[i].corpus for i in three]) if three else 0.0
+        report, alone = evaluate_probs(dev, oof, tau), evaluate_probs(dev, p_lin)
+        print(json.dumps({"linear": json.loads(spec), "features": lin.n_features,
+                          "stacked_dev_log_loss": round(float(log_loss(dev, oof)), 4),
+                          "linear_dev_log_loss": round(float(log_loss(dev, p_lin)), 4), "neutral_below": tau,
+                          "summary": round(summary(report), 4),
+                          "stacked": {c: r["accuracy"] if c in BINARY else r["macro_f1"] for c, r in report.items()},
+                          "linear_alone": {c: r["accuracy"] if c in BINARY else r["macro_f1"] for c, r in alone.items()},
+                          "dev_n": {c: r["n"] for c, r in report.items()},
+                          "fit_s": round(time.perf_counter() - t0)}, ensure_ascii=False), flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=None)
@@ -139,6 +180,10 @@ def main(argv=None) -> int:
                    help="dev split only (the held-out split is not touched): stack each of these transformers "
                         "with --model's linear half (5-fold out-of-fold on dev, neutral threshold re-tuned) "
                         "and print one JSON line each: how a retrained transformer is chosen")
+    p.add_argument("--dev-linear", nargs="+", default=None, metavar="JSON",
+                   help="dev split only (the held-out split is not touched): refit the linear half with these "
+                        "CharNgramLinear.fit options over the shipped ones (e.g. '{}' '{\"nb\": \"ovr\"}'), "
+                        "stack each with --model's transformer (5-fold out-of-fold), one JSON line each")
     p.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated subset (quick checks)")
     args = p.parse_args(argv)
 
@@ -147,6 +192,8 @@ def main(argv=None) -> int:
     root = require_data_dir(args.data)
     if args.dev_compare:
         return dev_compare(args, root)
+    if args.dev_linear:
+        return dev_linear(args, root)
     parts = load_all(root, corpora=tuple(args.corpora.split(",")), seed=args.seed)  # dev: baseline threshold
     train, held = parts["train"], parts["heldout"]
     texts = [ex.text for ex in held]

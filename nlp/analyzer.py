@@ -91,8 +91,11 @@ class Analyzer:
         return added
 
     def clear_caches(self) -> None:
+        from nlp.keywords import clear_cut_cache
+
         self._keywords.clear()
         self._words.clear()
+        clear_cut_cache()
 
     def words(self, text: str) -> list[str]:
         """The jieba words of a normalised text (`nlp.keywords.feature_words`), cached."""

@@ -13,6 +13,12 @@ def render(meta: dict) -> str:
     lin_f = linear.get("features", 0)
     words = linear.get("word_ngrams", 0)
     lin_kind = f"character 1-{lin_n}-gram" + (f" + jieba word 1-{words}-gram" if words else "")
+    power = "" if float(linear.get("nb_power", 1.0)) == 1.0 else f" ** {linear['nb_power']}"
+    nb = {"ovr": "naive-Bayes-scaled (NB-SVM style: each column times its largest one-class-vs-rest |log-count "
+                 f"ratio|{power}) ",
+          "pn": f"naive-Bayes-scaled (NB-SVM style: each column times its positive-vs-negative |log-count ratio|{power}) "}
+    lin_kind += " " + nb.get(linear.get("nb") or "none", "")
+    lin_kind = lin_kind.rstrip()
     ll = meta.get("dev_log_loss") or {}
     if meta.get("combine") == "stack":
         how = ("combined with a {k} TF-IDF logistic regression ({f:,} features) trained on the "
