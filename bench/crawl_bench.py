@@ -1,6 +1,7 @@
 """Crawl benchmark: the `weibo` spider end to end vs. a raw Scrapy spider fetching the same pages.
 
     nice -n 10 python bench/crawl_bench.py [--pages 2000] [--per-page 10] [--concurrency 16] [--skip-nlp] [--skip-ab]
+                                           [--in-thread]
 
 Generates PAGES m.weibo.cn getIndex search pages (card_type 11 groups, HTML texts with emoticons and
 @names, string counts, RFC-2822-like dates) and serves them from a local keep-alive HTTP server in
@@ -12,12 +13,18 @@ its own process. Then, in this one run, as `scrapy crawl` subprocesses with the 
            of parsing and of Scrapy moving each item, before any stage runs);
 3. weibo, NLP off — parse → validate → brands → dedupe → SQLite store (fresh DB);
 4. weibo, NLP on  — the same plus sentiment/keywords/aspects in batches, scored in the NLP worker
-           process (the project default; skipped, and reported as pending, when the model cannot load);
-5. weibo, NLP on, in-thread — NLP_PROCESSES=0, the previous design (model on a thread of the crawl
-           process), as the A/B baseline for 4 (`--skip-ab` leaves it out).
+           process (the project defaults; skipped, and reported as pending, when the model cannot load);
+5. A/B of the NLP worker layout (`--skip-ab` leaves them out): one worker with the NLP package's
+           own thread choice (`NLP_WORKER_THREADS=auto`: on 2 cores one torch thread plus the
+           ensemble's linear half beside it; the default before session 3, which now gives a worker
+           on <= 2 cores one thread) and two workers with one thread each (`NLP_PROCESSES=2`);
+           `--in-thread` adds NLP_PROCESSES=0 (the model on a thread of the crawl process).
 
 Prints pages/s and mentions/s for each (from the crawl's start_time to the end of its last
-pipeline flush) and the ratio to raw. Targets: NLP off >= 0.7x raw pages/s; NLP on >= 1,000 mentions/s.
+pipeline flush; the model loads before start_time), the whole process's wall time (start-up and
+model load included) and its CPU seconds, split for NLP-on runs into the crawl process and the NLP
+worker(s), the worker's share split again into start-up (spawn, imports, model load) and scoring.
+Targets: NLP off >= 0.7x raw pages/s; NLP on >= 1,000 mentions/s.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -170,8 +178,10 @@ def crawl(args: list[str], env: dict, tmp: Path, name: str, summary_env: str | N
     if summary_env:
         full_env[summary_env] = str(summary)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "scrapy", *args, *common], cwd=REPO, env=full_env,
                           capture_output=True, text=True)
+    wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if not summary.exists():
@@ -180,20 +190,32 @@ def crawl(args: list[str], env: dict, tmp: Path, name: str, summary_env: str | N
     data = json.loads(summary.read_text())
     data["log_tail"] = proc.stderr[-1500:]
     data["cpu_s"] = cpu
+    data["process_wall_s"] = wall
     return data
 
 
-def figures(data: dict) -> tuple[float, float, float, int, int, float]:
+def figures(data: dict) -> tuple[float, float, float, int, int, float, float]:
     s = data["stats"]
     elapsed = float(data["elapsed_s"])
     pages = int(s.get("response_received_count", 0))
     items = int(s.get("item_scraped_count", 0))
-    return elapsed, pages / elapsed, items / elapsed, pages, items, data["cpu_s"]
+    return elapsed, pages / elapsed, items / elapsed, pages, items, data["cpu_s"], data["process_wall_s"]
+
+
+def cpu_split(data: dict) -> str:
+    """Where an NLP-on crawl's CPU went: the crawl process vs the worker(s), start-up vs scoring."""
+    s = data["stats"]
+    total = s.get("pipeline/nlp/worker_total_cpu_ms", 0) / 1000
+    if not total:
+        return ""
+    start = s.get("pipeline/nlp/worker_start_cpu_ms", 0) / 1000
+    scoring = s.get("pipeline/nlp/worker_cpu_ms", 0) / 1000
+    return (f"crawl process {data['cpu_s'] - total:.1f} + NLP worker(s) {total:.1f} (first worker's start-up "
+            f"{start:.1f}, scoring {scoring:.1f}, rest {total - start - scoring:.1f})")
 
 
 def stage_breakdown(pages: int, per_page: int, nlp: bool = False) -> list[tuple[str, float]]:
     """CPU microseconds per mention for each stage, called directly (no Scrapy), same pages."""
-    import time
 
     from scrapy.utils.test import get_crawler
 
@@ -259,7 +281,8 @@ def main() -> None:
     ap.add_argument("--per-page", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip-nlp", action="store_true")
-    ap.add_argument("--skip-ab", action="store_true", help="leave out the in-thread NLP A/B run")
+    ap.add_argument("--skip-ab", action="store_true", help="leave out the NLP worker-layout A/B runs")
+    ap.add_argument("--in-thread", action="store_true", help="add the in-thread NLP run (NLP_PROCESSES=0)")
     ARGS = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -286,28 +309,42 @@ def main() -> None:
             off = crawl(weibo, {"OPMON_NLP_ENABLED": "false", "OPMON_DATA_DIR": str(tmp / "off")}, tmp, "off")
             rows.append(("weibo, NLP off (parse+validate+brands+dedupe+store)", *figures(off)))
             on = None
+            splits = []
             if not ARGS.skip_nlp:
                 on = crawl(weibo, {"OPMON_NLP_ENABLED": "true", "OPMON_DATA_DIR": str(tmp / "on")}, tmp, "on")
                 if on["stats"].get("pipeline/nlp/unavailable"):
                     print("NLP on: model unavailable -> figure pending:\n", on["log_tail"][-600:])
                     on = None
                 else:
-                    rows.append(("weibo, NLP on (+ sentiment etc., worker process)", *figures(on)))
-                if on is not None and not ARGS.skip_ab:
-                    thread = crawl([*weibo, "-s", "NLP_PROCESSES=0"],
-                                   {"OPMON_NLP_ENABLED": "true", "OPMON_DATA_DIR": str(tmp / "thread")}, tmp, "thread")
-                    rows.append(("weibo, NLP on, in-thread (NLP_PROCESSES=0, A/B)", *figures(thread)))
+                    rows.append(("weibo, NLP on (+ sentiment etc., defaults)", *figures(on)))
+                    splits.append((rows[-1][0], cpu_split(on)))
+                variants = [] if on is None or ARGS.skip_ab else [
+                    ("weibo, NLP on, NLP_WORKER_THREADS=auto (A/B)", ["-s", "NLP_WORKER_THREADS=auto"]),
+                    ("weibo, NLP on, 2 workers x 1 thread (A/B)", ["-s", "NLP_PROCESSES=2", "-s",
+                                                                   "NLP_WORKER_THREADS=1"]),
+                ]
+                if on is not None and ARGS.in_thread:
+                    variants.append(("weibo, NLP on, in-thread (NLP_PROCESSES=0, A/B)", ["-s", "NLP_PROCESSES=0"]))
+                for i, (label, extra) in enumerate(variants):
+                    data = crawl([*weibo, *extra], {"OPMON_NLP_ENABLED": "true", "OPMON_DATA_DIR": str(tmp / f"ab{i}")},
+                                 tmp, f"ab{i}")
+                    rows.append((label, *figures(data)))
+                    splits.append((label, cpu_split(data)))
     finally:
         server.terminate()
 
     raw_pps = rows[0][2]
     print(f"\n{'run':<55} {'wall s':>7} {'pages':>6} {'items':>7} {'pages/s':>8} {'items/s':>8} {'vs raw':>7}"
-          f" {'CPU s':>6}")
-    for name, elapsed, pps, ips, pages, items, cpu in rows:
+          f" {'CPU s':>6} {'proc s':>7}")
+    for name, elapsed, pps, ips, pages, items, cpu, proc_wall in rows:
         print(f"{name:<55} {elapsed:7.1f} {pages:6d} {items:7d} {pps:8.1f} {ips:8.1f} {pps / raw_pps:6.2f}x"
-              f" {cpu:6.1f}")
-    print("(CPU s: user+sys of the whole crawl process incl. start-up; wall figures are from the crawl's"
-          f" start to its last flush; load average at the end: {os.getloadavg()[0]:.1f})")
+              f" {cpu:6.1f} {proc_wall:7.1f}")
+    print("(wall s: from the crawl's start to its last flush; proc s: the whole `scrapy crawl` process, start-up"
+          " and model load included; CPU s: user+sys of the crawl process and its NLP worker(s), start-ups"
+          f" included; load average at the end: {os.getloadavg()[0]:.1f})")
+    for name, split in splits:
+        if split:
+            print(f"  {name}: {split}")
     off_ratio = rows[2][2] / raw_pps
     print(f"\ntarget NLP off >= 0.70x raw pages/s: {off_ratio:.2f}x -> {'OK' if off_ratio >= 0.7 else 'MISSED'}")
     if on is not None:
@@ -315,8 +352,8 @@ def main() -> None:
         print(f"target NLP on >= 1000 mentions/s: {ips:.0f}/s -> {'OK' if ips >= 1000 else 'MISSED'}")
         worker_s = on["stats"].get("pipeline/nlp/worker_cpu_ms", 0) / 1000
         if worker_s:
-            print(f"  NLP worker: {worker_s:.1f} CPU s scoring ({worker_s / max(1, rows[3][5]) * 1e3:.2f} ms per"
-                  f" mention, all its threads) in {rows[3][1]:.1f} s of crawl: {worker_s / rows[3][1]:.2f} cores")
+            print(f"  NLP worker(s): {worker_s:.1f} CPU s scoring ({worker_s / max(1, rows[3][5]) * 1e3:.2f} ms per"
+                  f" mention, all threads) in {rows[3][1]:.1f} s of crawl: {worker_s / rows[3][1]:.2f} cores")
     else:
         print("target NLP on >= 1000 mentions/s: pending (NLP model not available in this run)")
     n = min(ARGS.pages, 2000)  # all pages: dedupe's cost grows with the number of texts indexed

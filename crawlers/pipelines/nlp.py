@@ -7,11 +7,15 @@ stores its mentions, unscored (`opmon score` can score them later), with an ERRO
 Where the model runs (`NLP_PROCESSES`):
 - 1 (default): in a worker process (crawlers/nlp_worker.py) that loads the model before the crawl
   starts and scores whole batches, in order, with `NLP_WORKER_THREADS` torch threads (default:
-  OPMON_TORCH_THREADS, else what nlp/device.py picks; idle OpenMP threads sleep instead of spinning).
-  The reactor only pickles batches in and out, so parsing the next pages overlaps scoring. A worker that dies is an ERROR line and
+  OPMON_TORCH_THREADS, else 1 on a machine with 2 cores or fewer, else what nlp/device.py picks;
+  idle OpenMP threads sleep instead of spinning).
+  The reactor only pickles batches in and gets back the NLP fields as plain tuples (`nlp_worker.encode`,
+  not whole Mentions), so parsing the next pages overlaps scoring. A worker that dies is an ERROR line and
   `pipeline/nlp/worker_died`; its batches go on unscored (`pipeline/nlp/unscored`), a fresh worker
   takes the next batch (at most `NLP_WORKER_RESTARTS` times, then the rest is stored unscored).
-  `pipeline/nlp/worker_cpu_ms` is the worker's CPU time spent scoring.
+  CPU stats: `pipeline/nlp/worker_cpu_ms` the worker's time in `analyze`, `worker_start_cpu_ms` its
+  start-up (spawn, imports, model load; the first ready worker of each pool), `worker_total_cpu_ms`
+  all of it up to each worker's last batch (start-up and batch transport included).
 - 0: in this process, on a thread (for debugging; slower: the model and the reactor share the GIL).
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -43,6 +48,29 @@ def brand_terms() -> list[str]:
         return []
 
 
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_worker_threads(processes: int) -> int | None:
+    """Torch threads per worker when neither NLP_WORKER_THREADS nor OPMON_TORCH_THREADS says.
+
+    1 when the workers would otherwise share the cores with the reactor (one worker on 2 cores or
+    fewer, N workers on N + 1 or fewer). The reactor needs about half a core in an NLP-on crawl; the NLP
+    package's own choice there (one torch thread plus the ensemble's linear half on a thread of its
+    own, with a fast GIL hand-off) spends more CPU per mention for the same work and competes with
+    the reactor for the second core. Measured on the crawl benchmark, 2 cores, five interleaved
+    pairs (loaded machine): 1 thread used less CPU in 4 and was faster in 3; means 37.9 vs 39.3 CPU s,
+    713 vs 667 mentions/s (docs/benchmarks.md, `## Crawl`). With more cores: None, the NLP package decides (nlp/device.py).
+    """
+    if available_cpus() <= max(1, processes) + 1:
+        return 1
+    return None
+
+
 class NlpPipeline(BatchingPipeline):
     stage = "nlp"
     batch_setting = "NLP_BATCH_SIZE"
@@ -51,15 +79,19 @@ class NlpPipeline(BatchingPipeline):
         super().__init__(crawler)
         s = crawler.settings
         self.processes = max(0, s.getint("NLP_PROCESSES", 1))
-        # None: the NLP package decides (nlp/device.py: the CPUs, at most 8, with the linear half of
-        # the ensemble overlapped on a thread of its own when there are 2+ cores).
-        self.threads: int | None = s.getint("NLP_WORKER_THREADS", 0) or get_settings().torch_threads or None
+        threads = s.get("NLP_WORKER_THREADS") or 0
+        if str(threads).strip().lower() == "auto":  # the NLP package decides (nlp/device.py)
+            self.threads: int | None = None
+        else:
+            self.threads = (s.getint("NLP_WORKER_THREADS", 0) or get_settings().torch_threads
+                            or default_worker_threads(self.processes))
         self.restarts_left = max(0, s.getint("NLP_WORKER_RESTARTS", 2))
         self.analyzer = None  # in-process mode
         self.pool: ProcessPoolExecutor | None = None
         self.ready: asyncio.Future | None = None  # the worker's status(): model loaded or why not
         self.available = True
         self.terms: list[str] = []
+        self.worker_cpu: dict[int, float] = {}  # pid -> its CPU seconds so far (start-up included)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -101,7 +133,10 @@ class NlpPipeline(BatchingPipeline):
             if not isinstance(exc, BrokenProcessPool):  # a dead worker is reported by its batches
                 logger.error("NLP worker failed to start: %s: %s", type(exc).__name__, exc)
             return
-        model, error = fut.result()
+        model, error, start_cpu = fut.result()
+        # spawn + imports + model load: with worker_cpu_ms (scoring) and worker_total_cpu_ms it says
+        # where the worker's CPU went
+        self.stats.inc_value("pipeline/nlp/worker_start_cpu_ms", round(start_cpu * 1000))
         if error:
             self._unavailable(error)
         else:
@@ -141,9 +176,10 @@ class NlpPipeline(BatchingPipeline):
             return items, {"unscored": len(items)}
         if scored is None:  # the model did not load in the worker (reported by _worker_status)
             return items, {"unscored": len(items)}
-        scored, cpu_s = scored
+        rows, cpu_s, pid, total_s = scored
+        self.worker_cpu[pid] = total_s
         # the worker's CPU time: with the crawl's elapsed time it tells whether the model is the limit
-        return scored, {"scored": len(scored), "worker_cpu_ms": round(cpu_s * 1000)}
+        return nlp_worker.decode(items, rows), {"scored": len(rows), "worker_cpu_ms": round(cpu_s * 1000)}
 
     # -- in-process scoring (NLP_PROCESSES=0) ------------------------------------------------------
     def process_batch(self, items: list) -> list:
@@ -164,6 +200,8 @@ class NlpPipeline(BatchingPipeline):
         await super().close_spider()
 
     def on_close(self) -> None:
+        if self.worker_cpu:  # every worker's CPU up to its last batch: start-up, scoring, batch transport
+            self.stats.set_value("pipeline/nlp/worker_total_cpu_ms", round(sum(self.worker_cpu.values()) * 1000))
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None

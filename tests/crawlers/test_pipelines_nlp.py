@@ -21,27 +21,6 @@ W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An untrained 2-layer BERT built from a config (no download): enough to exercise the plumbing."""
-    pytest.importorskip("transformers")
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from nlp.tokenizer import build_char_tokenizer
-
-    path = tmp_path_factory.mktemp("tiny_model")
-    tokenizer = build_char_tokenizer(["小米手机屏幕坏了售后太差", "客服态度很好推荐购买", "一般般吧"],
-                                     min_count=1, model_max_length=64)
-    labels = ["negative", "neutral", "positive"]
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=3,
-                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-                        pad_token_id=tokenizer.pad_token_id)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def _serve(server):
     server.add("/", body=W / "home.html")
     server.add("/api/container/getIndex", query={"page": "1"}, body=W / "search_p1.json", content_type=JSON)
@@ -66,6 +45,8 @@ def test_nlp_scores_every_mention_in_batches(replay_server, run_crawl, tiny_mode
     assert run.stats["pipeline/nlp/batches"] >= 2  # 8 mentions, batches of at most 4
     assert "NLP worker ready" in run.log  # scored in the worker process (NLP_PROCESSES=1, the default)
     assert run.stats["pipeline/nlp/worker_cpu_ms"] >= 0
+    # the worker's start-up (spawn, imports, model load) and its whole CPU up to the last batch
+    assert 0 < run.stats["pipeline/nlp/worker_start_cpu_ms"] <= run.stats["pipeline/nlp/worker_total_cpu_ms"]
     assert "pipeline/nlp/worker_died" not in run.stats and "pipeline/nlp/unscored" not in run.stats
 
 
@@ -183,3 +164,24 @@ def test_the_worker_exits_when_the_crawl_process_is_killed(tiny_model, tmp_path)
         assert not _alive(worker), "the NLP worker outlived the crawl process"
     finally:
         holder.kill()
+
+
+@pytest.mark.parametrize(("cpus", "settings", "threads"), [
+    (2, {}, 1),  # the worker and the reactor share 2 cores: one torch thread, no overlapped linear half
+    (1, {}, 1),
+    (8, {}, None),  # enough cores: the NLP package decides
+    (3, {"NLP_PROCESSES": 2}, 1),
+    (8, {"NLP_PROCESSES": 2}, None),
+    (2, {"NLP_WORKER_THREADS": "auto"}, None),
+    (2, {"NLP_WORKER_THREADS": 3}, 3),
+])
+def test_worker_threads_default_to_one_when_the_worker_shares_the_cores_with_the_reactor(
+        monkeypatch, cpus, settings, threads):
+    from crawlers.pipelines import nlp as nlp_stage
+
+    monkeypatch.setenv("OPMON_NLP_ENABLED", "true")
+    monkeypatch.delenv("OPMON_TORCH_THREADS", raising=False)
+    get_settings.cache_clear()
+    monkeypatch.setattr(nlp_stage.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    stage = nlp_stage.NlpPipeline.from_crawler(get_crawler(settings_dict=settings))
+    assert stage.threads == threads
