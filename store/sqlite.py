@@ -65,6 +65,7 @@ from store.sqlite_rows import (
     brands_json,
     fts_text,
     gc_paused,
+    mention_from_json,
     prepare,
 )
 
@@ -126,9 +127,11 @@ _SORT_INDEXES = {
     "mentions_engagement": "CREATE INDEX IF NOT EXISTS mentions_engagement ON mentions(engagement, published_us, id)",
 }
 SCHEMA = SCHEMA.format(sort_indexes=";\n".join(_SORT_INDEXES.values()))
-_INSERT_MENTION = (  # {now_us}: the batch's ingest time, a literal int
+_INSERT_MENTION = (  # {now_us}: the batch's ingest time, a literal int. The body may be an imported
+    # JSON line as it came: JSON's whitespace (space, tab, LF, CR) around it is trimmed here.
     "INSERT INTO mentions(id, source, kind, published_us, ingested_us, label, engagement, location, "
-    "is_dup, brands, body) VALUES (?1, ?2, ?3, ?4, {now_us}, ?5, ?6, ?7, ?8, ?9, CAST(?10 AS TEXT))")
+    "is_dup, brands, body) VALUES (?1, ?2, ?3, ?4, {now_us}, ?5, ?6, ?7, ?8, ?9, "
+    "trim(CAST(?10 AS TEXT), char(32, 9, 10, 13)))")
 _ROLLUP_HOUR_UPSERT = (
     "INSERT INTO rollup_hour VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(brand, hour, source) DO UPDATE SET "
     "total = total + excluded.total, positive = positive + excluded.positive, "
@@ -354,7 +357,7 @@ class SqliteStore(Store):
         rollups = Rollups()  # corrections to p.rollup_rows
         for i, r in enumerate(p.rows):
             if i not in seq_of:
-                m = Mention.model_validate_json(r[-1])
+                m = mention_from_json(r[-1])
                 rollups.add(m, r[3], -1)  # prepare() counted it as new
                 self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects)
         c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?)", brands)
@@ -364,7 +367,7 @@ class SqliteStore(Store):
 
     def _update(self, c, old_row, incoming: Mention, rollups: Rollups, brands, keywords, aspects) -> None:
         seq, old_pub, old_body = old_row
-        old = Mention.model_validate_json(old_body)
+        old = mention_from_json(old_body)
         m = merge(old, incoming)
         pub = to_us(m.published_at)
         rollups.add(old, old_pub, -1)
@@ -394,7 +397,7 @@ class SqliteStore(Store):
     # Reads ---------------------------------------------------------------------------------
     def get(self, mention_id: str) -> Mention | None:
         rows = self._read("SELECT body FROM mentions WHERE id = ?", (mention_id,))
-        return Mention.model_validate_json(rows[0][0]) if rows else None
+        return mention_from_json(rows[0][0]) if rows else None
 
     def _where(self, f: Filters, alias: str = "m", drive: str | None = None) -> tuple[list[str], list]:
         """SQL conditions for `f`. `drive` picks which candidate list the query starts from:
@@ -552,7 +555,7 @@ class SqliteStore(Store):
             rows = self._read(sql.format(""), [*params, query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        items = [Mention.model_validate_json(r[0]) for r in rows]
+        items = [mention_from_json(r[0]) for r in rows]
         next_cursor = cursors.encode(kind, list(rows[-1])[1:]) if more and rows else None
         total = None
         if query.cursor is None:  # total on the first page only: later pages stay cheap
@@ -604,7 +607,7 @@ class SqliteStore(Store):
                 [*page_params, expr, query.limit + 1])
             more = len(page) > query.limit
             page = page[:query.limit]
-            items = [Mention.model_validate_json(r[0]) for r in page]
+            items = [mention_from_json(r[0]) for r in page]
             if more and page:
                 next_cursor = cursors.encode("newest", [page[-1][1], page[-1][2]])
         return SearchPage(items=items, next_cursor=next_cursor, total=total)
@@ -829,7 +832,7 @@ class SqliteStore(Store):
             if not isinstance(after, int) or after < 0:
                 raise InvalidInput("malformed cursor")
         rows = self._read("SELECT seq, body FROM mentions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        items = [Mention.model_validate_json(r[1]) for r in rows]
+        items = [mention_from_json(r[1]) for r in rows]
         last = rows[-1][0] if rows else after
         return ExportBatch(items=items, next_cursor=cursors.encode("export", [last]))
 

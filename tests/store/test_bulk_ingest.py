@@ -12,6 +12,7 @@ import pytest
 import store.sqlite_rows as sqlite_rows
 from bench.mentiongen import generate
 from core.errors import StoreError
+from core.mention import Mention
 from store.base import Filters, SearchQuery
 from store.bulk import ingest_jsonl
 from store.sqlite import SqliteStore
@@ -58,8 +59,12 @@ def test_parallel_ingest_matches_in_process_upserts(tmp_path, workers, start):
         m, _ = sqlite_rows.parse_line(line) if line.strip() else (None, None)
         if m is not None:
             ref.upsert([m])
-    strip = [(seq, i, pub, lab, eng, br, orjson.loads(body)) for seq, i, pub, lab, eng, br, body in _content(st)]
-    want = [(seq, i, pub, lab, eng, br, orjson.loads(body)) for seq, i, pub, lab, eng, br, body in _content(ref)]
+    # Bodies: the import keeps each validated line as it came (nulls included), upsert()
+    # serialises the model; both must read back as the same mention.
+    strip = [(seq, i, pub, lab, eng, br, Mention.model_validate_json(body))
+             for seq, i, pub, lab, eng, br, body in _content(st)]
+    want = [(seq, i, pub, lab, eng, br, Mention.model_validate_json(body))
+            for seq, i, pub, lab, eng, br, body in _content(ref)]
     assert strip == want
     # Export walks every mention once, in ingest order, and full-text search finds them.
     seen, cursor = [], None
@@ -125,3 +130,63 @@ def test_searches_work_while_the_sort_indexes_are_deferred(tmp_path):
     st.fts_walk_threshold = 20_000
     assert st.search(SearchQuery(q="小米", limit=5)).items == page.items
     st.close()
+
+
+def test_imported_lines_are_kept_as_bodies_only_when_they_read_back_the_same(tmp_path):
+    # A valid line is stored as it came (cheaper than serialising the model again), so reading
+    # it back must give exactly the mention that was validated; a line that leaves out
+    # crawled_at (a default computed from the clock) is serialised instead, or every read
+    # would get a different crawled_at.
+    full = {"id": "weibo:1", "source": "weibo", "kind": "post", "text": "  小米售后不错  ", "title": None,
+            "published_at": "2026-11-01T08:00:00+08:00", "crawled_at": "2026-11-02T00:00:00Z",
+            "metrics": {"likes": "3", "rating": None}, "brands": ["小米", "小米"]}
+    no_crawled = {"id": "weibo:2", "source": "weibo", "kind": "post", "text": "华为",
+                  "published_at": "2026-11-01T09:00:00+08:00"}
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"  " + orjson.dumps(full) + b"  \r\n" + orjson.dumps(no_crawled) + b"\n")
+    st = SqliteStore(tmp_path / "e.db")
+    st.open()
+    with open(path, "rb") as f:
+        ingest_jsonl(st, f, workers=0)
+    bodies = dict(st._read("SELECT id, body FROM mentions"))
+    assert bodies["weibo:1"] == orjson.dumps(full).decode()  # the line, trimmed
+    assert "crawled_at" in orjson.loads(bodies["weibo:2"])  # serialised: the default is frozen
+    want = sqlite_rows.parse_line(orjson.dumps(full))[0]
+    got = st.get("weibo:1")
+    assert got == want and got.text == "小米售后不错" and got.metrics.likes == 3
+    assert st.get("weibo:2").crawled_at == st.get("weibo:2").crawled_at
+    assert st.export(None).items == [got, st.get("weibo:2")]
+    assert st.search(SearchQuery(q="小米", brands=["小米"])).total == 1
+    assert st.rollup_mismatches() == []
+    st.close()
+
+
+_OK = {"id": "jd:1", "source": "jd", "kind": "review", "text": " 好评 ", "published_at": "2026-11-01T08:00:00+08:00",
+       "crawled_at": "2026-11-02T00:00:00Z",
+       "metrics": {"rating": 5}, "brands": ["京东"]}
+
+
+@pytest.mark.parametrize("line", [
+    orjson.dumps(_OK),
+    orjson.dumps({**_OK, "zzz": 1}),  # unknown field
+    orjson.dumps({**_OK, "published_at": "2026-11-01T08:00:00"}),  # naive datetime
+    orjson.dumps({**_OK, "source": "JD!"}),
+    orjson.dumps({**_OK, "id": "weibo:1"}),  # id of another source
+    orjson.dumps({**_OK, "metrics": {"rating": 7}}),
+    orjson.dumps({**_OK, "kind": "tweet"}),
+    orjson.dumps({**_OK, "text": "", "metrics": {}}),  # empty text, no rating
+    b'{"id": "jd:1", ',
+])
+def test_import_validation_is_the_mention_models(line):
+    # parse_line uses its own validator (a cheaper string cache): it must accept and reject
+    # exactly what Mention.model_validate_json does, with the same reasons.
+    m, reason = sqlite_rows.parse_line(line)
+    try:
+        want = Mention.model_validate_json(line)
+    except ValueError as exc:
+        assert m is None and reason is not None
+        if "json_invalid" not in str(exc.errors()[0]["type"]):
+            assert reason == sqlite_rows.mention_errors(exc)
+    else:
+        assert reason is None and m == want and type(m) is Mention
+        assert m.model_fields_set == want.model_fields_set
