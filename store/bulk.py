@@ -14,6 +14,7 @@ silently skipped batch. Other backends (Elasticsearch) parse in-process and call
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import multiprocessing
@@ -137,6 +138,7 @@ def _write(write: Callable[..., object], group: list[Prepared], result: IngestRe
     result.updated += res.updated
 
 
+PREPARER_NICE = 10  # added to the preparers' nice value (see _preparer_init)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt() parameters
 
 
@@ -226,6 +228,11 @@ def _preparer_init(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the importer handles it (stops after the current
     # batch, shuts the pool down); preparers finish their chunk instead of printing tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The single writer is the import's critical path; three processes sharing two cores gave it
+    # two thirds of one. Preparers one step down the scheduler's order let it run whenever it can,
+    # and they fill the other core: 48.5-49.6 s -> 46.3-47.8 s for 1M lines (A/B, 2 cores).
+    with contextlib.suppress(OSError):
+        os.nice(PREPARER_NICE)
     ppid = os.getppid()  # the importer (fork) or the forkserver, which exits with it
 
     def watch() -> None:
