@@ -13,6 +13,9 @@ Where the model runs (`NLP_PROCESSES`):
   not whole Mentions), so parsing the next pages overlaps scoring. A worker that dies is an ERROR line and
   `pipeline/nlp/worker_died`; its batches go on unscored (`pipeline/nlp/unscored`), a fresh worker
   takes the next batch (at most `NLP_WORKER_RESTARTS` times, then the rest is stored unscored).
+  A worker that is alive but returns nothing for `NLP_WORKER_TIMEOUT` seconds (default 300) while
+  batches wait is hung: it is killed (`pipeline/nlp/worker_hung`) and handled as a dead one, so a
+  stuck model stalls the crawl for minutes at most, never for good.
   CPU stats: `pipeline/nlp/worker_cpu_ms` the worker's time in `analyze`, `worker_start_cpu_ms` its
   start-up (spawn, imports, model load; the first ready worker of each pool), `worker_total_cpu_ms`
   all of it up to each worker's last batch (start-up and batch transport included).
@@ -25,6 +28,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -86,6 +90,9 @@ class NlpPipeline(BatchingPipeline):
             self.threads = (s.getint("NLP_WORKER_THREADS", 0) or get_settings().torch_threads
                             or default_worker_threads(self.processes))
         self.restarts_left = max(0, s.getint("NLP_WORKER_RESTARTS", 2))
+        self.timeout_s = max(0.1, s.getfloat("NLP_WORKER_TIMEOUT", 300.0))
+        self.inflight = 0  # batches submitted to the worker and not answered yet
+        self.progress_at = time.monotonic()  # when the worker last answered (or got work while idle)
         self.analyzer = None  # in-process mode
         self.pool: ProcessPoolExecutor | None = None
         self.ready: asyncio.Future | None = None  # the worker's status(): model loaded or why not
@@ -170,9 +177,12 @@ class NlpPipeline(BatchingPipeline):
         if pool is None or not self.available:
             return items, {"unscored": len(items)}
         try:
-            scored = await asyncio.wrap_future(pool.submit(nlp_worker.analyze, items))
+            scored = await self._answer(pool, asyncio.wrap_future(pool.submit(nlp_worker.analyze, items)))
         except BrokenProcessPool as exc:
             self._worker_died(pool, exc)
+            return items, {"unscored": len(items)}
+        except TimeoutError:
+            self._worker_hung(pool, len(items))
             return items, {"unscored": len(items)}
         if scored is None:  # the model did not load in the worker (reported by _worker_status)
             return items, {"unscored": len(items)}
@@ -180,6 +190,42 @@ class NlpPipeline(BatchingPipeline):
         self.worker_cpu[pid] = total_s
         # the worker's CPU time: with the crawl's elapsed time it tells whether the model is the limit
         return nlp_worker.decode(items, rows), {"scored": len(rows), "worker_cpu_ms": round(cpu_s * 1000)}
+
+    async def _answer(self, pool: ProcessPoolExecutor, fut: asyncio.Future):
+        """The worker's answer to one batch; TimeoutError when the worker has answered nothing for
+        `timeout_s` while this batch waited. Batches queue in order behind each other, so the clock
+        is the worker's progress, not this batch's age: a long queue of healthy batches never times out.
+        A fresh worker's start-up (spawn, imports, model load) is not counted: the clock starts when it
+        is ready, as the first worker's does at open_spider."""
+        if self.ready is not None and not self.ready.done():
+            await asyncio.gather(self.ready, return_exceptions=True)
+        if self.inflight == 0:
+            self.progress_at = time.monotonic()
+        self.inflight += 1
+        try:
+            while True:
+                left = self.progress_at + self.timeout_s - time.monotonic()
+                if left <= 0 and pool is self.pool:
+                    fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # it fails when killed
+                    raise TimeoutError
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), timeout=max(left, 0.05))
+                except TimeoutError:
+                    continue  # another batch may have been answered meanwhile: check the progress clock
+        finally:
+            self.inflight -= 1
+            if fut.done():
+                self.progress_at = time.monotonic()
+
+    def _worker_hung(self, pool: ProcessPoolExecutor, n: int) -> None:
+        if pool is not self.pool:
+            return
+        logger.error("NLP worker answered nothing for %.0f s (a batch of %d waiting); killing it",
+                     self.timeout_s, n)
+        self.stats.inc_value("pipeline/nlp/worker_hung")
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # the executor has no kill()
+            proc.kill()
+        self._worker_died(pool, TimeoutError(f"no answer in {self.timeout_s:.0f} s"))
 
     # -- in-process scoring (NLP_PROCESSES=0) ------------------------------------------------------
     def process_batch(self, items: list) -> list:

@@ -185,3 +185,47 @@ def test_worker_threads_default_to_one_when_the_worker_shares_the_cores_with_the
     monkeypatch.setattr(nlp_stage.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     stage = nlp_stage.NlpPipeline.from_crawler(get_crawler(settings_dict=settings))
     assert stage.threads == threads
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_killed_after_the_timeout_and_a_new_one_scores_the_rest(tiny_model, monkeypatch, caplog):
+    """A real worker process frozen with SIGSTOP (alive, answering nothing): its batch goes on unscored
+    after NLP_WORKER_TIMEOUT, the worker is killed and replaced, and the next batch is scored."""
+    from crawlers.pipelines.nlp import NlpPipeline
+
+    monkeypatch.setenv("OPMON_NLP_ENABLED", "true")
+    monkeypatch.setenv("OPMON_MODEL", str(tiny_model))
+    monkeypatch.setenv("OPMON_DEVICE", "cpu")
+    get_settings.cache_clear()
+    crawler = get_crawler(settings_dict={"NLP_BATCH_SIZE": 4, "BATCH_IDLE_FLUSH": 0.01, "NLP_WORKER_RESTARTS": 1,
+                                         "NLP_WORKER_THREADS": 1, "NLP_WORKER_TIMEOUT": 2})
+
+    async def batch(stage, mentions):
+        return await asyncio.wait_for(asyncio.gather(*[stage.process_item(m) for m in mentions]), timeout=120)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        await stage.open_spider()
+        first = await batch(stage, _mentions(0, 4))
+        frozen = await asyncio.wrap_future(stage.pool.submit(os.getpid))
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            second = await batch(stage, _mentions(4, 4))
+            waited = time.monotonic() - t0
+            third = await batch(stage, _mentions(8, 4))  # a fresh worker
+        finally:
+            if _alive(frozen):
+                os.kill(frozen, signal.SIGKILL)
+        await asyncio.wait_for(stage.close_spider(), timeout=60)
+        return first, second, third, waited, frozen
+
+    first, second, third, waited, frozen = asyncio.run(main())
+    assert all(m.sentiment is not None for m in first + third)
+    assert [m.id for m in second] == [f"weibo:{i}" for i in range(4, 8)] and all(m.sentiment is None for m in second)
+    assert 2 <= waited < 60  # released by the timeout, not by anything else
+    assert not _alive(frozen)  # killed, not left stopped
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_hung"] == 1 and stats["pipeline/nlp/worker_died"] == 1
+    assert stats["pipeline/nlp/scored"] == 8 and stats["pipeline/nlp/unscored"] == 4
+    assert "answered nothing for 2 s" in caplog.text
