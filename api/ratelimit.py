@@ -18,7 +18,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from core.metrics import RATELIMIT_FALLBACK
+
 log = logging.getLogger(__name__)
+BUCKET_TTL_MS = 61_000  # a minute refills any bucket: an idle one is simply forgotten
 
 
 @dataclass
@@ -99,20 +102,16 @@ class RedisRateLimiter:
         import redis.asyncio as aredis
 
         self._client = aredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self._down = (aredis.RedisError, OSError)  # what makes a request fall back to the process bucket
         self._take = self._client.register_script(_TAKE)
         self.fallback = fallback or RateLimiter()
         self._warned_at = -math.inf
 
     async def ahit(self, key: str, per_minute: int, cost: float = 1.0) -> Decision:
-        import redis
-
-        from core.metrics import RATELIMIT_FALLBACK
-
         rate_ms = per_minute / 60_000.0
-        ttl_ms = int(per_minute / rate_ms) + 1000  # a full refill: an idle bucket is simply forgotten
         try:
-            allowed, tokens = await self._take(keys=[self.PREFIX + key], args=[per_minute, rate_ms, cost, ttl_ms])
-        except (redis.RedisError, OSError) as e:
+            allowed, tokens = await self._take(keys=[self.PREFIX + key], args=[per_minute, rate_ms, cost, BUCKET_TTL_MS])
+        except self._down as e:
             RATELIMIT_FALLBACK.inc()
             if time.monotonic() - self._warned_at > 60:
                 self._warned_at = time.monotonic()
@@ -122,9 +121,6 @@ class RedisRateLimiter:
         if allowed:
             return Decision(True, per_minute, int(tokens), 0)
         return Decision(False, per_minute, 0, max(1, math.ceil((cost - tokens) / (rate_ms * 1000))))
-
-    async def reset(self, key: str) -> None:
-        await self._client.delete(self.PREFIX + key)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -65,7 +65,6 @@ from store.sqlite_rows import (
     brands_json,
     fts_text,
     gc_paused,
-    mention_from_json,
     prepare,
 )
 
@@ -357,7 +356,7 @@ class SqliteStore(Store):
         rollups = Rollups()  # corrections to p.rollup_rows
         for i, r in enumerate(p.rows):
             if i not in seq_of:
-                m = mention_from_json(r[-1])
+                m = Mention.model_validate_json(r[-1])
                 rollups.add(m, r[3], -1)  # prepare() counted it as new
                 self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects)
         c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?)", brands)
@@ -367,7 +366,7 @@ class SqliteStore(Store):
 
     def _update(self, c, old_row, incoming: Mention, rollups: Rollups, brands, keywords, aspects) -> None:
         seq, old_pub, old_body = old_row
-        old = mention_from_json(old_body)
+        old = Mention.model_validate_json(old_body)
         m = merge(old, incoming)
         pub = to_us(m.published_at)
         rollups.add(old, old_pub, -1)
@@ -397,7 +396,7 @@ class SqliteStore(Store):
     # Reads ---------------------------------------------------------------------------------
     def get(self, mention_id: str) -> Mention | None:
         rows = self._read("SELECT body FROM mentions WHERE id = ?", (mention_id,))
-        return mention_from_json(rows[0][0]) if rows else None
+        return Mention.model_validate_json(rows[0][0]) if rows else None
 
     def _where(self, f: Filters, alias: str = "m", drive: str | None = None) -> tuple[list[str], list]:
         """SQL conditions for `f`. `drive` picks which candidate list the query starts from:
@@ -555,7 +554,7 @@ class SqliteStore(Store):
             rows = self._read(sql.format(""), [*params, query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        items = [mention_from_json(r[0]) for r in rows]
+        items = [Mention.model_validate_json(r[0]) for r in rows]
         next_cursor = cursors.encode(kind, list(rows[-1])[1:]) if more and rows else None
         total = None
         if query.cursor is None:  # total on the first page only: later pages stay cheap
@@ -607,7 +606,7 @@ class SqliteStore(Store):
                 [*page_params, expr, query.limit + 1])
             more = len(page) > query.limit
             page = page[:query.limit]
-            items = [mention_from_json(r[0]) for r in page]
+            items = [Mention.model_validate_json(r[0]) for r in page]
             if more and page:
                 next_cursor = cursors.encode("newest", [page[-1][1], page[-1][2]])
         return SearchPage(items=items, next_cursor=next_cursor, total=total)
@@ -832,7 +831,7 @@ class SqliteStore(Store):
             if not isinstance(after, int) or after < 0:
                 raise InvalidInput("malformed cursor")
         rows = self._read("SELECT seq, body FROM mentions WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        items = [mention_from_json(r[1]) for r in rows]
+        items = [Mention.model_validate_json(r[1]) for r in rows]
         last = rows[-1][0] if rows else after
         return ExportBatch(items=items, next_cursor=cursors.encode("export", [last]))
 

@@ -93,27 +93,6 @@ def test_keys_cli_create_list_revoke(tmp_path, monkeypatch):
     assert KeyRepo(StateDB(get_settings().state_db)).authenticate(token) is None
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A 2-layer BERT built from a config (never downloaded); untrained is enough to run the path."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from nlp.tokenizer import build_char_tokenizer
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny-api-model")
-    tok = build_char_tokenizer(["小米的客服太差了", "华为手机很好用", "物流一般般"], min_count=1, model_max_length=64)
-    names = ["negative", "neutral", "positive"]
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64, num_labels=3,
-                     id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
-                     pad_token_id=tok.pad_token_id)
-    BertForSequenceClassification(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
-
-
 @pytest.mark.slow
 def test_batch_ingest_scores_unscored_mentions(tmp_path, tiny_model):
     s = Settings(data_dir=tmp_path / "d", nlp_enabled=True, model=tiny_model, device="cpu")

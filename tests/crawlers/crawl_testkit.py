@@ -242,24 +242,3 @@ def run_crawl(tmp_path):
         return CrawlRun(proc.returncode, items, data, proc.stdout + proc.stderr)
 
     return run
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """An untrained 2-layer BERT built from a config (no download): enough to exercise the plumbing."""
-    pytest.importorskip("transformers")
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from nlp.tokenizer import build_char_tokenizer
-
-    path = tmp_path_factory.mktemp("tiny_model")
-    tokenizer = build_char_tokenizer(["小米手机屏幕坏了售后太差", "客服态度很好推荐购买", "一般般吧"],
-                                     min_count=1, model_max_length=64)
-    labels = ["negative", "neutral", "positive"]
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=3,
-                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-                        pad_token_id=tokenizer.pad_token_id)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path

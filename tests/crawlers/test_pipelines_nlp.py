@@ -16,6 +16,7 @@ from scrapy.utils.test import get_crawler
 
 from core.mention import Mention
 from core.settings import get_settings
+from crawlers.pipelines.nlp import NlpPipeline
 
 W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"
@@ -68,21 +69,25 @@ def _mentions(start: int, n: int) -> list[Mention]:
             for i in range(start, start + n)]
 
 
-@pytest.mark.slow
-def test_a_dead_worker_is_counted_its_batch_goes_on_unscored_and_a_new_worker_scores_the_rest(
-        tiny_model, monkeypatch, caplog):
-    """A real worker process killed with SIGKILL between batches: nothing hangs, nothing is lost."""
-    from crawlers.pipelines.nlp import NlpPipeline
-
+def _worker_crawler(tiny_model, monkeypatch, **settings):
+    """A crawler for driving the NLP stage directly: the tiny model, batches of 4, one restart."""
     monkeypatch.setenv("OPMON_NLP_ENABLED", "true")
     monkeypatch.setenv("OPMON_MODEL", str(tiny_model))
     monkeypatch.setenv("OPMON_DEVICE", "cpu")
     get_settings.cache_clear()
-    crawler = get_crawler(settings_dict={"NLP_BATCH_SIZE": 4, "BATCH_IDLE_FLUSH": 0.01, "NLP_WORKER_RESTARTS": 1,
-                                         "NLP_WORKER_THREADS": 1})
+    return get_crawler(settings_dict={"NLP_BATCH_SIZE": 4, "BATCH_IDLE_FLUSH": 0.01, "NLP_WORKER_RESTARTS": 1,
+                                      "NLP_WORKER_THREADS": 1, **settings})
 
-    async def batch(stage, mentions):
-        return await asyncio.wait_for(asyncio.gather(*[stage.process_item(m) for m in mentions]), timeout=120)
+
+async def batch(stage, mentions):
+    return await asyncio.wait_for(asyncio.gather(*[stage.process_item(m) for m in mentions]), timeout=120)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_counted_its_batch_goes_on_unscored_and_a_new_worker_scores_the_rest(
+        tiny_model, monkeypatch, caplog):
+    """A real worker process killed with SIGKILL between batches: nothing hangs, nothing is lost."""
+    crawler = _worker_crawler(tiny_model, monkeypatch)
 
     async def main():
         stage = NlpPipeline.from_crawler(crawler)
@@ -191,17 +196,7 @@ def test_worker_threads_default_to_one_when_the_worker_shares_the_cores_with_the
 def test_a_hung_worker_is_killed_after_the_timeout_and_a_new_one_scores_the_rest(tiny_model, monkeypatch, caplog):
     """A real worker process frozen with SIGSTOP (alive, answering nothing): its batch goes on unscored
     after NLP_WORKER_TIMEOUT, the worker is killed and replaced, and the next batch is scored."""
-    from crawlers.pipelines.nlp import NlpPipeline
-
-    monkeypatch.setenv("OPMON_NLP_ENABLED", "true")
-    monkeypatch.setenv("OPMON_MODEL", str(tiny_model))
-    monkeypatch.setenv("OPMON_DEVICE", "cpu")
-    get_settings.cache_clear()
-    crawler = get_crawler(settings_dict={"NLP_BATCH_SIZE": 4, "BATCH_IDLE_FLUSH": 0.01, "NLP_WORKER_RESTARTS": 1,
-                                         "NLP_WORKER_THREADS": 1, "NLP_WORKER_TIMEOUT": 2})
-
-    async def batch(stage, mentions):
-        return await asyncio.wait_for(asyncio.gather(*[stage.process_item(m) for m in mentions]), timeout=120)
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_WORKER_TIMEOUT=2)
 
     async def main():
         stage = NlpPipeline.from_crawler(crawler)
