@@ -1,6 +1,6 @@
-"""FastAPI dependencies: settings, the store, the state DB, the analyzer, and authentication.
+"""FastAPI dependencies: settings, the store, the state DB, the webhook outbox, the analyzer, and authentication.
 
-Everything heavy (store, state DB, analyzer, key repo, rate limiter) is created once in the lifespan
+Everything heavy (store, state DB, outbox, analyzer, key repo, rate limiter) is created once in the lifespan
 (`api/main.py`) and kept on `app.state`; these functions only hand it out. Tests override
 `get_settings_dep` (or pass settings to `create_app`).
 
@@ -22,7 +22,9 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from alerts.outbox import Outbox
 from api.auth import KeyRepo, Principal, Scope
 from api.ratelimit import RateLimiter, RedisRateLimiter
 from core.brands import BrandRepo
@@ -53,6 +55,21 @@ async def get_state_db(request: Request) -> StateDB:
     if db is None:
         raise StoreUnavailable("the state database is not open (see /readyz)")
     return db
+
+
+async def get_outbox(request: Request, db: StateDB = Depends(get_state_db),
+                     settings: Settings = Depends(get_settings_dep)) -> Outbox:
+    """The webhook outbox (alert events for CEM endpoints), shared by /v1/alerts and /v1/webhooks.
+
+    Without the lifespan's outbox, one is built over the state DB with the app's settings, so webhook
+    secrets are sealed and opened with the app's key (`OPMON_SECRET_KEY` or its key file), not the
+    process-global one. A malformed key raises `ConfigError` (a 500 problem), as `Outbox` does anywhere.
+    """
+    outbox = getattr(request.app.state, "outbox", None)
+    if outbox is None:
+        # Building one may create the key file and seals legacy plaintext rows: blocking I/O, so off the loop.
+        outbox = await run_in_threadpool(Outbox, db, settings)
+    return outbox
 
 
 async def get_analyzer(request: Request) -> Any | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from alerts.incidents import Alert, AlertPage, AlertRepo, Kind, Status
 from alerts.monitor import ack_alert, resolve_alert
-from api.deps import get_state_db, require_scope
+from alerts.outbox import Outbox
+from api.deps import get_outbox, get_state_db, require_scope
 from api.errors import problem_responses
 from store.sqlite_db import StateDB
 
@@ -20,15 +21,6 @@ router = APIRouter(prefix="/v1", tags=["alerts"])
 
 AlertId = Annotated[str, Path(min_length=3, max_length=64, pattern=r"^al_[0-9a-f]+$",
                               description="alert id", examples=["al_3f9a1c2b7d10e4a5b6c7"])]
-
-
-def _outbox(request: Request, db: StateDB):
-    ob = getattr(request.app.state, "outbox", None)
-    if ob is None:
-        from alerts.outbox import Outbox
-
-        ob = Outbox(db)
-    return ob
 
 
 def _who(principal) -> str:
@@ -61,14 +53,14 @@ def get_alert(alert_id: AlertId, _principal=Depends(require_scope("read")),
 @router.post("/alerts/{alert_id}/ack", response_model=Alert, summary="Acknowledge an alert (idempotent)",
              description="Records who acknowledged it and publishes `alert.acknowledged` once.",
              responses=problem_responses(401, 403, 404, 422, 429))
-def ack(alert_id: AlertId, request: Request, principal=Depends(require_scope("write")),
-        db: StateDB = Depends(get_state_db)) -> Alert:
-    return ack_alert(db, alert_id, _who(principal), _outbox(request, db))
+def ack(alert_id: AlertId, principal=Depends(require_scope("write")), db: StateDB = Depends(get_state_db),
+        outbox: Outbox = Depends(get_outbox)) -> Alert:
+    return ack_alert(db, alert_id, _who(principal), outbox)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=Alert, summary="Resolve an alert by hand",
              description="Publishes `alert.resolved`. Resolving an already resolved alert is a 409.",
              responses=problem_responses(401, 403, 404, 409, 422, 429))
-def resolve(alert_id: AlertId, request: Request, principal=Depends(require_scope("write")),
-            db: StateDB = Depends(get_state_db)) -> Alert:
-    return resolve_alert(db, alert_id, _who(principal), _outbox(request, db))
+def resolve(alert_id: AlertId, principal=Depends(require_scope("write")), db: StateDB = Depends(get_state_db),
+            outbox: Outbox = Depends(get_outbox)) -> Alert:
+    return resolve_alert(db, alert_id, _who(principal), outbox)

@@ -6,10 +6,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from alerts.outbox import DeliveryRow, Outbox, Webhook
-from api.deps import get_settings_dep, get_state_db, require_scope
+from api.deps import get_outbox, require_scope
 from api.errors import problem_responses
 from api.schemas import (
     DeliveryAttempt,
@@ -22,18 +22,10 @@ from api.schemas import (
     WebhookOut,
 )
 from core.errors import NotFound
-from core.settings import Settings
-from store.sqlite_db import StateDB
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 IdP = Annotated[str, Path(max_length=64, description="webhook id", examples=["wh_3f9a1c2b7d10"])]
-
-
-def get_outbox(request: Request, db: StateDB = Depends(get_state_db),
-               settings: Settings = Depends(get_settings_dep)) -> Outbox:
-    ob = getattr(request.app.state, "outbox", None)
-    return ob if ob is not None else Outbox(db, settings)
 
 
 def _out(h: Webhook) -> WebhookOut:
