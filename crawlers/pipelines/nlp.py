@@ -16,10 +16,18 @@ Where the model runs (`NLP_PROCESSES`):
   A worker that is alive but returns nothing for `NLP_WORKER_TIMEOUT` seconds (default 300) while
   batches wait is hung: it is killed (`pipeline/nlp/worker_hung`) and handled as a dead one, so a
   stuck model stalls the crawl for minutes at most, never for good.
+  Start-up (spawn, imports, model load) is not on that clock but has its own limit,
+  `NLP_WORKER_START_TIMEOUT` seconds (default 600: the bundled model loads in ~7 CPU s, a big Hugging
+  Face checkpoint on a slow disk in a few minutes). A worker not ready by then (a model load stuck on
+  a hung network filesystem, a deadlocked import) is killed, with an ERROR line naming the setting and
+  `pipeline/nlp/worker_start_timeout`, and the crawl goes on as when the model cannot be loaded
+  (unscored, `pipeline/nlp/unavailable`). The same holds for a fresh worker replacing a dead one; a
+  start that timed out is not retried (it would likely hang again, stalling the batches each time).
   CPU stats: `pipeline/nlp/worker_cpu_ms` the worker's time in `analyze`, `worker_start_cpu_ms` its
   start-up (spawn, imports, model load; the first ready worker of each pool), `worker_total_cpu_ms`
   all of it up to each worker's last batch (start-up and batch transport included).
-- 0: in this process, on a thread (for debugging; slower: the model and the reactor share the GIL).
+- 0: in this process, on a thread (for debugging; slower: the model and the reactor share the GIL;
+  no start-up limit: a model load in this process cannot be interrupted).
 """
 
 from __future__ import annotations
@@ -91,6 +99,8 @@ class NlpPipeline(BatchingPipeline):
                             or default_worker_threads(self.processes))
         self.restarts_left = max(0, s.getint("NLP_WORKER_RESTARTS", 2))
         self.timeout_s = max(0.1, s.getfloat("NLP_WORKER_TIMEOUT", 300.0))
+        self.start_timeout_s = max(0.1, s.getfloat("NLP_WORKER_START_TIMEOUT", 600.0))
+        self.start_timer: asyncio.TimerHandle | None = None  # kills a worker that is not ready in time
         self.inflight = 0  # batches submitted to the worker and not answered yet
         self.progress_at = time.monotonic()  # when the worker last answered (or got work while idle)
         self.analyzer = None  # in-process mode
@@ -110,7 +120,8 @@ class NlpPipeline(BatchingPipeline):
         self.terms = brand_terms()
         if self.processes:
             # Wait for the model, as in-process loading would: the crawl's clock (start_time) and its
-            # first batch then see a ready worker, and an unloadable model is reported up front.
+            # first batch then see a ready worker, and an unloadable model is reported up front. The
+            # wait is bounded: NLP_WORKER_START_TIMEOUT kills a worker that never gets ready.
             self._start_worker()
             await asyncio.gather(self.ready, return_exceptions=True)
             return
@@ -126,14 +137,37 @@ class NlpPipeline(BatchingPipeline):
 
     # -- the worker process ----------------------------------------------------------------------
     def _start_worker(self) -> None:
-        """Start the worker process, which loads the model (`ready` resolves when it has)."""
-        self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=nlp_worker.init, initargs=(self.threads, self.terms))
-        self.ready = asyncio.wrap_future(self.pool.submit(nlp_worker.status))
-        self.ready.add_done_callback(self._worker_status)
+        """Start the worker process, which loads the model (`ready` resolves when it has, or is
+        cancelled when it has not within `start_timeout_s`)."""
+        pool = self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=nlp_worker.init, initargs=(self.threads, self.terms))
+        ready = self.ready = asyncio.wrap_future(pool.submit(nlp_worker.status))
+        ready.add_done_callback(self._worker_status)
+        self.start_timer = asyncio.get_running_loop().call_later(
+            self.start_timeout_s, self._start_timed_out, pool, ready, time.monotonic())
+
+    def _start_timed_out(self, pool: ProcessPoolExecutor, ready: asyncio.Future, started: float) -> None:
+        """The worker has not reported ready within NLP_WORKER_START_TIMEOUT: kill it and go on unscored,
+        as when the model cannot be loaded. Not retried: what hung (a stuck disk, a deadlocked import)
+        would most likely hang the next worker too, and the batches would wait for it each time."""
+        self.start_timer = None
+        if pool is not self.pool or ready.done():
+            return
+        self.stats.inc_value("pipeline/nlp/worker_start_timeout")
+        self._kill(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
+        self._unavailable(f"the NLP worker was not ready after {time.monotonic() - started:.1f} s "
+                          f"(NLP_WORKER_START_TIMEOUT={self.start_timeout_s:g} s), killed it; is the model "
+                          "load stuck (a slow or hung filesystem, a deadlocked import)? `opmon score` can "
+                          "score the mentions later")
+        ready.cancel()  # releases open_spider and the batches waiting for the worker
 
     def _worker_status(self, fut: asyncio.Future) -> None:
-        if fut.cancelled():
+        if fut is self.ready and self.start_timer is not None:
+            self.start_timer.cancel()
+            self.start_timer = None
+        if fut.cancelled():  # start-up timed out (reported by _start_timed_out)
             return
         exc = fut.exception()
         if exc is not None:
@@ -196,8 +230,8 @@ class NlpPipeline(BatchingPipeline):
         `timeout_s` while this batch waited. Batches queue in order behind each other, so the clock
         is the worker's progress, not this batch's age: a long queue of healthy batches never times out.
         A fresh worker's start-up (spawn, imports, model load) is not counted: the clock starts when it
-        is ready, as the first worker's does at open_spider."""
-        if self.ready is not None and not self.ready.done():
+        is ready, as the first worker's does at open_spider (start-up has its own limit, `start_timeout_s`)."""
+        if self.ready is not None and not self.ready.done():  # bounded by NLP_WORKER_START_TIMEOUT
             await asyncio.gather(self.ready, return_exceptions=True)
         if self.inflight == 0:
             self.progress_at = time.monotonic()
@@ -208,10 +242,13 @@ class NlpPipeline(BatchingPipeline):
                 if left <= 0 and pool is self.pool:
                     fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # it fails when killed
                     raise TimeoutError
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut), timeout=max(left, 0.05))
-                except TimeoutError:
-                    continue  # another batch may have been answered meanwhile: check the progress clock
+                # wait() neither raises nor cancels fut on timeout: then another batch may have been
+                # answered meanwhile, so check the progress clock again
+                await asyncio.wait({fut}, timeout=max(left, 0.05))
+                if fut.done():
+                    if fut.cancelled():  # still queued when its pool was shut down (worker dead or killed)
+                        raise BrokenProcessPool("the batch was cancelled with its worker")
+                    return fut.result()
         finally:
             self.inflight -= 1
             if fut.done():
@@ -223,9 +260,14 @@ class NlpPipeline(BatchingPipeline):
         logger.error("NLP worker answered nothing for %.0f s (a batch of %d waiting); killing it",
                      self.timeout_s, n)
         self.stats.inc_value("pipeline/nlp/worker_hung")
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # the executor has no kill()
-            proc.kill()
+        self._kill(pool)
         self._worker_died(pool, TimeoutError(f"no answer in {self.timeout_s:.0f} s"))
+
+    @staticmethod
+    def _kill(pool: ProcessPoolExecutor) -> None:
+        """SIGKILL the pool's processes (the executor has no kill()); a stopped process dies too."""
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
 
     # -- in-process scoring (NLP_PROCESSES=0) ------------------------------------------------------
     def process_batch(self, items: list) -> list:
@@ -242,10 +284,13 @@ class NlpPipeline(BatchingPipeline):
 
     async def close_spider(self):
         if self.ready is not None and not self.ready.done():  # e.g. nothing to score: still say if it loaded
-            await asyncio.gather(self.ready, return_exceptions=True)
+            await asyncio.gather(self.ready, return_exceptions=True)  # bounded by NLP_WORKER_START_TIMEOUT
         await super().close_spider()
 
     def on_close(self) -> None:
+        if self.start_timer is not None:
+            self.start_timer.cancel()
+            self.start_timer = None
         if self.worker_cpu:  # every worker's CPU up to its last batch: start-up, scoring, batch transport
             self.stats.set_value("pipeline/nlp/worker_total_cpu_ms", round(sum(self.worker_cpu.values()) * 1000))
         if self.pool is not None:

@@ -147,8 +147,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited (its parent has not reaped it yet)
-        return f.read().split(")")[-1].split()[0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie has exited (its parent has not reaped it yet)
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:  # reaped in the meantime
+        return False
 
 
 @pytest.mark.slow
@@ -224,3 +227,145 @@ def test_a_hung_worker_is_killed_after_the_timeout_and_a_new_one_scores_the_rest
     assert stats["pipeline/nlp/worker_hung"] == 1 and stats["pipeline/nlp/worker_died"] == 1
     assert stats["pipeline/nlp/scored"] == 8 and stats["pipeline/nlp/unscored"] == 4
     assert "answered nothing for 2 s" in caplog.text
+
+
+def _freeze_new_workers(stage, monkeypatch) -> list[int]:
+    """From now on every worker process the stage starts is frozen with SIGSTOP right after it is spawned,
+    before it has imported anything: a start-up that never ends. Returns the frozen pids (filled later)."""
+    frozen: list[int] = []
+    start = stage._start_worker
+
+    def start_frozen():
+        start()
+        for proc in stage.pool._processes.values():  # spawned by the submit in _start_worker
+            os.kill(proc.pid, signal.SIGSTOP)
+            frozen.append(proc.pid)
+
+    monkeypatch.setattr(stage, "_start_worker", start_frozen)
+    return frozen
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_stuck_while_starting_is_killed_after_the_start_timeout_and_batches_go_on_unscored(
+        tiny_model, monkeypatch, caplog):
+    """The first worker never gets ready (frozen before its imports): open_spider gives up after
+    NLP_WORKER_START_TIMEOUT instead of waiting for ever, kills it, and the crawl goes on unscored."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_WORKER_START_TIMEOUT=1)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        frozen = _freeze_new_workers(stage, monkeypatch)
+        try:
+            t0 = time.monotonic()
+            await asyncio.wait_for(stage.open_spider(), timeout=60)
+            waited = time.monotonic() - t0
+            first = await batch(stage, _mentions(0, 4))
+            second = await batch(stage, _mentions(4, 4))
+            await asyncio.wait_for(stage.close_spider(), timeout=60)
+        finally:
+            _kill_all(frozen)
+        return stage, frozen, waited, first + second
+
+    stage, frozen, waited, out = asyncio.run(main())
+    assert len(frozen) == 1 and not _alive(frozen[0])  # killed, not left stopped; never started again
+    assert 1 <= waited < 60  # released by the start-up limit
+    assert [m.id for m in out] == [f"weibo:{i}" for i in range(8)] and all(m.sentiment is None for m in out)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_start_timeout"] == 1 and stats["pipeline/nlp/unavailable"] == 1
+    assert stats["pipeline/nlp/unscored"] == 8 and "pipeline/nlp/scored" not in stats
+    assert "pipeline/nlp/worker_died" not in stats and "pipeline/nlp/worker_hung" not in stats
+    assert "NLP unavailable, storing mentions unscored: the NLP worker was not ready after" in caplog.text
+    assert "NLP_WORKER_START_TIMEOUT=1 s" in caplog.text
+    assert stage.pool is None and stage.start_timer is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_replacement_worker_stuck_while_starting_is_killed_and_not_retried(tiny_model, monkeypatch, caplog):
+    """A worker dies mid-crawl and its replacement never gets ready: the replacement gets the same start-up
+    limit, is killed, and is not started again although restarts are left; the rest goes on unscored."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_WORKER_RESTARTS=3)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        await stage.open_spider()  # a real worker, ready within the default limit
+        first = await batch(stage, _mentions(0, 4))
+        stage.start_timeout_s = 1.0  # as NLP_WORKER_START_TIMEOUT=1 would, without racing the first start
+        frozen = _freeze_new_workers(stage, monkeypatch)
+        try:
+            os.kill(await asyncio.wrap_future(stage.pool.submit(os.getpid)), signal.SIGKILL)
+            second = await batch(stage, _mentions(4, 4))  # the dead worker's batch; a frozen replacement starts
+            third = await batch(stage, _mentions(8, 4))  # waits for the replacement until the start-up limit
+            fourth = await batch(stage, _mentions(12, 4))  # no worker and no new start: unscored at once
+            await asyncio.wait_for(stage.close_spider(), timeout=60)
+        finally:
+            _kill_all(frozen)
+        return stage, frozen, first, second + third + fourth
+
+    stage, frozen, first, rest = asyncio.run(main())
+    assert all(m.sentiment is not None for m in first)
+    assert [m.id for m in rest] == [f"weibo:{i}" for i in range(4, 16)] and all(m.sentiment is None for m in rest)
+    assert len(frozen) == 1 and not _alive(frozen[0])
+    assert stage.restarts_left == 2  # one restart used (the frozen one), none after the start-up timed out
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_died"] == 1 and stats["pipeline/nlp/worker_start_timeout"] == 1
+    assert stats["pipeline/nlp/unavailable"] == 1
+    assert stats["pipeline/nlp/scored"] == 4 and stats["pipeline/nlp/unscored"] == 12
+    assert "NLP worker process died" in caplog.text and "NLP_WORKER_START_TIMEOUT=1 s" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
+def test_a_crawl_whose_model_load_hangs_still_finishes_and_stores_its_mentions_unscored(
+        replay_server, run_crawl, tiny_model, tmp_path):
+    """A real `scrapy crawl` whose worker blocks in its model load: the touchpoint taxonomy is a named pipe
+    nobody writes to, so opening it blocks as a read from a hung network filesystem does. The crawl must
+    not wait for ever: it ends, stores every mention unscored and says why."""
+    _serve(replay_server)
+    stuck = tmp_path / "stuck.yaml"
+    os.mkfifo(stuck)
+    run = run_crawl("weibo", {"keyword": "小米", "base_url": replay_server.url},
+                    settings={"NLP_WORKER_START_TIMEOUT": "2"}, timeout=60,
+                    env={"OPMON_NLP_ENABLED": "true", "OPMON_MODEL": str(tiny_model), "OPMON_DEVICE": "cpu",
+                         "OPMON_TAXONOMY": str(stuck)})
+    assert run.finish_reason == "finished", run.log[-3000:]
+    assert run.stats["pipeline/nlp/worker_start_timeout"] == 1 and run.stats["pipeline/nlp/unavailable"] == 1
+    assert "NLP unavailable, storing mentions unscored: the NLP worker was not ready after" in run.log
+    assert "NLP_WORKER_START_TIMEOUT=2 s" in run.log
+    assert "NLP worker ready" not in run.log and "NLP worker failed to start" not in run.log
+    assert len(run.items) == 8 and all(i["sentiment"] is None for i in run.items)
+    assert run.stats["pipeline/store/inserted"] == 8  # stored, for `opmon score` to score later
+    with pytest.raises(OSError):  # ENXIO: no process has the pipe open for reading, the stuck worker is gone
+        os.close(os.open(stuck, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@pytest.mark.slow
+def test_a_hung_worker_with_a_queue_of_batches_releases_every_batch(tiny_model, monkeypatch, caplog):
+    """Several batches wait behind a frozen worker: when it is killed, those it never started are cancelled
+    with its pool; they too must go on unscored (a cancelled batch that was never answered would leave
+    its items waiting and the crawl would never close)."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_WORKER_TIMEOUT=1, NLP_WORKER_RESTARTS=0)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        await stage.open_spider()
+        frozen = await asyncio.wrap_future(stage.pool.submit(os.getpid))
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            out = await batch(stage, _mentions(0, 24))  # six batches of 4 queued at once
+        finally:
+            _kill_all([frozen])
+        await asyncio.wait_for(stage.close_spider(), timeout=60)
+        return out
+
+    out = asyncio.run(main())
+    assert [m.id for m in out] == [f"weibo:{i}" for i in range(24)] and all(m.sentiment is None for m in out)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_hung"] == 1 and stats["pipeline/nlp/unscored"] == 24
+    assert stats["pipeline/nlp/batches"] == 6
