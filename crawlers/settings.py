@@ -23,6 +23,11 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 # The sites' robots.txt disallow everything for unknown bots; we crawl public pages politely instead.
 ROBOTSTXT_OBEY = False
+# Scrapy's check for `return value` in generator callbacks misses its cache for every bound method, so
+# it re-reads and parses the callback's source on every response: 0.3-0.35 ms per page, a quarter of a
+# local fetch (docs/benchmarks.md, `## Crawl`). tests/crawlers/test_spider_callbacks.py runs the same
+# check once over every spider instead.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = _s.log_level.upper()
 FEED_EXPORT_ENCODING = "utf-8"
@@ -96,11 +101,14 @@ NLP_BATCH_SIZE = _s.nlp_batch_size
 NLP_ENABLED = _s.nlp_enabled
 STORE_ENABLED = True
 STORE_BATCH_SIZE = 500
+STORE_WRITE_THREAD = "auto"  # auto: SQLite on the reactor, Elasticsearch on a thread (pipelines/store.py)
 BATCH_MAX_WAIT = 1.0  # seconds an item may wait for its batch to fill (bounds loss on a crash)
 BATCH_IDLE_FLUSH = 0.05  # flush early when no item arrived for this long (a page's items are all in)
 NEARDUP_THRESHOLD = 0.7  # estimated Jaccard of character bigrams (crawlers/pipelines/neardup.py)
 NEARDUP_MIN_CHARS = 12
 DEDUPE_MAX_TRACKED = 200_000
+DEDUPE_SEED_HOURS = 48  # near-duplicates of mentions stored in the last N hours are marked too (0 = off)
+DEDUPE_SEED_MAX = 20_000  # at most this many stored mentions seed the index at the start of a crawl
 CRAWL_SUMMARY_FILE = None  # path: write the outcome + stats as JSON at the end (used by tests, scheduler)
 
 # Distributed crawling (scrapy-redis): one shared queue and dupefilter for several crawler hosts.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import datetime
 from urllib.parse import quote
 
 from scrapy import Request
@@ -121,12 +122,15 @@ def author_of(user: dict | None) -> dict:
     }
 
 
-def mblog_item(mblog: dict, keyword: str | None, text: str | None = None) -> dict:
-    """A mention dict from an m.weibo.cn mblog; raises InvalidInput when id or date is unusable."""
+def mblog_item(mblog: dict, keyword: str | None, text: str | None = None,
+               published: datetime | None = None) -> dict:
+    """A mention dict from an m.weibo.cn mblog; raises InvalidInput when id or date is unusable.
+    `published`: its `created_at`, when the caller has parsed it already."""
     mid = mblog_mid(mblog)
     if not mid:
         raise InvalidInput("mblog without mid/id")
-    published = parse_cn_datetime(mblog.get("created_at"))
+    if published is None:
+        published = parse_cn_datetime(mblog.get("created_at"))
     return {
         "id": f"weibo:{mid}",
         "source": "weibo",
@@ -274,19 +278,20 @@ class WeiboSpider(OpmonSpider):
             return
         dates = []
         for mblog in mblogs:
-            yield from self.handle_mblog(mblog, response)
             try:
-                if str(mblog.get("mblogtype")) != "2":  # pinned posts are old by design
-                    dates.append(parse_cn_datetime(mblog.get("created_at")))
+                published = parse_cn_datetime(mblog.get("created_at"))
             except InvalidInput:
-                pass
+                published = None  # mblog_item says why
+            yield from self.handle_mblog(mblog, response, published)
+            if published is not None and str(mblog.get("mblogtype")) != "2":  # pinned posts are old by design
+                dates.append(published)
         if self.page_is_old(dates):
             self.stop(page, "reached mentions older than since / the last crawl")
         yield from self.next_page(page)
 
-    def handle_mblog(self, mblog: dict, response):
+    def handle_mblog(self, mblog: dict, response, published: datetime | None = None):
         try:
-            item = mblog_item(mblog, self.keyword)
+            item = mblog_item(mblog, self.keyword, published=published)
         except InvalidInput as exc:
             self.count("malformed_posts")
             logger.warning("skipping a post on %s: %s", response.url, exc)
