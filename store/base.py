@@ -101,6 +101,9 @@ class Store(abc.ABC):
     """A mention store. Implementations: `store.sqlite.SqliteStore`, `store.elastic.ElasticStore`."""
 
     name: str
+    # False for a store whose writes are local CPU work (SQLite): a crawl then writes on the reactor,
+    # because a writer thread would only trade the GIL back and forth with it (crawlers/pipelines/store.py).
+    writes_over_network: bool = True
 
     # Lifecycle ---------------------------------------------------------------------------------
     @abc.abstractmethod

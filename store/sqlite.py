@@ -168,6 +168,7 @@ def _write_rollups(c: sqlite3.Connection, parts: list[tuple[list[tuple], list[tu
 
 class SqliteStore(Store):
     name = "sqlite"
+    writes_over_network = False
 
     def __init__(self, path: Path | str):
         self.path = Path(path)

@@ -128,7 +128,8 @@ class BatchingPipeline(Stage):
 
     async def run_batch(self, items: list):
         """`process_batch(items)` on the stage's one worker thread (batches run in order). A stage
-        that does its work elsewhere (NlpPipeline: a worker process) overrides this."""
+        that does its work elsewhere (NlpPipeline: a worker process; StorePipeline with a local
+        store: the reactor) overrides this."""
         if self.executor is None:
             self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"opmon-{self.stage}")
         return await self._loop().run_in_executor(self.executor, self.process_batch, items)

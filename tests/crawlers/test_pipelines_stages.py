@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import datetime
 
 import pytest
@@ -243,3 +244,102 @@ def test_batching_flushes_when_items_stop_arriving_and_keeps_a_steady_stream_tog
     assert results == [0, 2, 4, 6, 8]
     assert stage.batches == [[0, 1, 2, 3, 4]]  # one batch, flushed once the stream went quiet
     assert took < 5
+
+
+def _store_run(crawler, store=None):
+    """Three mentions through a StorePipeline (batches of 2); returns the stage and the threads that wrote."""
+    from crawlers.pipelines.store import StorePipeline
+    from crawlers.storage import close_crawl_store, crawl_store
+
+    if store is not None:
+        store.open()
+        crawler._opmon_store = store
+    writers = []
+
+    async def main():
+        stage = StorePipeline.from_crawler(crawler)
+        stage.open_spider()
+        real = stage.store.upsert
+
+        def upsert(items):
+            writers.append(threading.current_thread().name)
+            return real(items)
+
+        stage.store.upsert = upsert
+        out = await asyncio.gather(*(stage.process_item(_mention(n)) for n in (1, 2, 3)),
+                                   stage.close_spider())
+        return stage, out[:3]
+
+    stage, out = asyncio.run(main())
+    saved = [crawl_store(crawler).get(f"weibo:{n}") for n in (1, 2, 3)]
+    close_crawl_store(crawler)
+    assert [m.id for m in out] == ["weibo:1", "weibo:2", "weibo:3"] and all(saved)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/store/inserted"] + stats["pipeline/store/updated"] == 3 and stats["pipeline/store/batches"] == 2
+    return stage, writers
+
+
+def test_store_writes_sqlite_on_the_reactor_and_a_network_store_on_a_thread(tmp_path):
+    from store.sqlite import SqliteStore
+
+    main = threading.current_thread().name
+    stage, writers = _store_run(_crawler(STORE_BATCH_SIZE=2))
+    assert stage.in_thread is False and writers == [main, main] and stage.executor is None
+
+    stage, writers = _store_run(_crawler(STORE_BATCH_SIZE=2, STORE_WRITE_THREAD="1"))
+    assert stage.in_thread is True and len(writers) == 2 and all(w.startswith("opmon-store") for w in writers)
+
+    class NetworkLike(SqliteStore):  # what the choice sees of Elasticsearch: writes_over_network
+        writes_over_network = True
+
+    stage, writers = _store_run(_crawler(STORE_BATCH_SIZE=2), NetworkLike(tmp_path / "n.db"))
+    assert stage.in_thread is True and all(w.startswith("opmon-store") for w in writers)
+
+    from store.elastic import ElasticStore
+    assert ElasticStore.writes_over_network is True and SqliteStore.writes_over_network is False
+
+
+def test_dedupe_seeds_from_recent_stored_mentions_so_repost_storms_span_crawls():
+    from datetime import UTC, timedelta
+
+    from crawlers.storage import close_crawl_store, crawl_store
+
+    spam = "【好物推荐】小米空气净化器4 Pro 限时直降300元，点击链接购买 https://t.cn/A6abc 还送滤芯！"
+    other = "小米汽车的试驾体验一般，销售一直催着下定，售后网点也少，不太推荐给朋友"
+    now = datetime.now(UTC)
+    first = _crawler()
+    store = crawl_store(first)
+    store.upsert([_mention(1, spam, published_at=(now - timedelta(hours=3)).isoformat()),
+                  _mention(2, spam + "!", published_at=(now - timedelta(hours=2)).isoformat(), dup_of="weibo:1"),
+                  _mention(3, other, published_at=(now - timedelta(days=5)).isoformat())])
+    close_crawl_store(first)
+
+    crawler = _crawler()  # the next crawl, same store
+    stage = DedupePipeline.from_crawler(crawler)
+    stage.open_spider()
+    assert crawler.stats.get_value("pipeline/dedupe/seeded") == 2  # the 5-day-old post is outside 48 h
+    variant = spam.replace("https://t.cn/A6abc", "https://t.cn/Q1").replace("300", "299") + " @某人"
+    assert stage.process_item(_mention(9, variant)).dup_of == "weibo:1"
+    assert stage.process_item(_mention(1, spam)).dup_of is None  # the stored original, re-crawled
+    assert stage.process_item(_mention(2, spam + "!")).dup_of == "weibo:1"
+    assert stage.process_item(_mention(8, other)).dup_of is None  # its stored copy was not seeded
+    close_crawl_store(crawler)
+
+    off = _crawler(DEDUPE_SEED_HOURS=0)
+    stage = DedupePipeline.from_crawler(off)
+    stage.open_spider()
+    assert off.stats.get_value("pipeline/dedupe/seeded") is None
+    assert stage.process_item(_mention(9, variant)).dup_of is None
+    close_crawl_store(off)
+
+
+def test_dedupe_goes_on_unseeded_when_the_store_cannot_be_read(tmp_path, monkeypatch, caplog):
+    (tmp_path / "blocked").write_text("a file where the data directory should be")
+    monkeypatch.setenv("OPMON_DATA_DIR", str(tmp_path / "blocked"))
+    get_settings.cache_clear()
+    crawler = _crawler()
+    stage = DedupePipeline.from_crawler(crawler)
+    stage.open_spider()
+    assert crawler.stats.get_value("pipeline/dedupe/seed_failed") == 1
+    assert "only found within this crawl" in caplog.text
+    assert stage.process_item(_mention(1)).dup_of is None
