@@ -81,7 +81,7 @@ def _cpu() -> float:
 
 # What `Analyzer.analyze` fills in; the rest of a mention comes back unchanged, so only these travel
 # back (tests/crawlers/test_nlp_worker_codec.py checks the round trip against `analyze` itself).
-FIELDS = ("sentiment", "keywords", "aspects", "lang")
+FIELDS = ("sentiment", "emotion", "keywords", "aspects", "lang")
 
 
 def encode(scored: list) -> list[tuple]:
@@ -95,7 +95,7 @@ def encode(scored: list) -> list[tuple]:
         sentiment = None if s is None else (
             s.label.value, tuple((k.value, v) for k, v in s.probs.items()), s.score, s.model)
         aspects = tuple((a.touchpoint, a.sentiment.value, a.text) for a in m.aspects)
-        rows.append((sentiment, m.keywords, aspects, m.lang))
+        rows.append((sentiment, m.emotion, m.keywords, aspects, m.lang))
     return rows
 
 
@@ -106,13 +106,14 @@ def decode(mentions: list, rows: list[tuple]) -> list:
 
     label_of = {x.value: x for x in Label}  # a dict lookup, not an enum call per label
     out = []
-    for m, (sentiment, keywords, aspects, lang) in zip(mentions, rows, strict=True):
+    for m, (sentiment, emotion, keywords, aspects, lang) in zip(mentions, rows, strict=True):
         if sentiment is not None:
             label, probs, score, model = sentiment
             sentiment = Sentiment.model_construct(label=label_of[label], probs={label_of[k]: v for k, v in probs},
                                                   score=score, model=model)
         out.append(m.model_copy(update={
             "sentiment": sentiment,
+            "emotion": emotion,
             "keywords": keywords,
             "aspects": [Aspect.model_construct(touchpoint=t, sentiment=label_of[s], text=x) for t, s, x in aspects],
             "lang": lang,

@@ -121,15 +121,29 @@ class Analyzer:
     def score_texts(self, texts: Sequence[str]) -> list[Sentiment]:
         return self.pipeline(list(texts))
 
+    def _score(self, texts, sentences, words, sent_words):
+        """(texts' probs, sentences' probs, texts' emotion probs or None), in one model call."""
+        return self.pipeline.score_with_aspects(texts, sentences, normalised=True, words=words,
+                                                sentence_words=sent_words, emotion=self.pipeline.emotion is not None)
+
+    def _emotions(self, probs, n: int) -> list[str | None]:
+        return self.pipeline.emotion_labels(probs, n)
+
+    def score_texts_with_emotion(self, texts: Sequence[str]) -> tuple[list[Sentiment], list[str | None]]:
+        """`score_texts`, plus each text's emotion (None without an emotion head), in one pass."""
+        return self.pipeline.score(list(texts))
+
     def analyze(self, mentions: Sequence[Mention]) -> list[Mention]:
-        """Copies of the mentions with sentiment, keywords, aspects and lang filled in.
+        """Copies of the mentions with sentiment, emotion, keywords, aspects and lang filled in.
 
         The distinct mention texts go through the model in ONE batched call, whatever the number of
         mentions; touchpoint sentences ride along (`predict_proba_with_aspects`: a sentence that
         is the whole text reuses its score, the others go to the cheap linear half when the model
         has one, else into the same forward pass). Aspects a mention already carries (a spider's
         sub-scores, e.g. Dianping 口味/环境/服务 ratings) are kept: the model only adds touchpoints
-        they do not cover.
+        they do not cover. `emotion` (happy/angry/sad/fear/surprise/neutral) comes from the model's
+        emotion head, computed from the linear half's feature rows of the same call; it is None for a
+        model without a head (any Hugging Face checkpoint) and for mentions without text.
         """
         import time
 
@@ -145,13 +159,13 @@ class Analyzer:
             if getattr(self.pipeline, "uses_words", False):  # cut once: the keywords reuse these words
                 words = [self.words(t) for t in unique_texts]
                 sent_words = [self.words(s) for s in unique_sentences]
-            doc_probs, sent_probs = self.pipeline.predict_proba_with_aspects(
-                unique_texts, unique_sentences, normalised=True, words=words, sentence_words=sent_words)
+            doc_probs, sent_probs, emo_probs = self._score(unique_texts, unique_sentences, words, sent_words)
             doc_sent = dict(zip(unique_texts, self.pipeline.postprocess(doc_probs), strict=True))
+            doc_emotion = dict(zip(unique_texts, self._emotions(emo_probs, len(unique_texts)), strict=True))
             sent_row = {s: i for i, s in enumerate(unique_sentences)}
             self.pipeline.record(len(unique_texts), time.perf_counter() - started)
         else:
-            doc_sent, sent_row, sent_probs = {}, {}, None
+            doc_sent, sent_row, sent_probs, doc_emotion = {}, {}, None, {}
 
         threshold = getattr(self.pipeline, "aspect_neutral_below", 0.0)
         out = []
@@ -172,6 +186,7 @@ class Analyzer:
             ]
             out.append(m.model_copy(update={
                 "sentiment": sentiment,
+                "emotion": doc_emotion.get(text) if text else None,
                 "keywords": self.keywords(text) if text else [],
                 "aspects": aspects,
                 "lang": detect_lang(text) if text else m.lang,

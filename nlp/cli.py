@@ -4,8 +4,8 @@
     opmon score "质量很好" "一般般吧"
     opmon score --file mentions.jsonl > scored.jsonl     # JSON lines: Mention objects or {"text": ...}
 
-Plain text lines get a sentiment each; Mention JSON lines come back fully analysed (sentiment,
-keywords, touchpoints, lang). Output: one JSON object per input line, in input order.
+Plain text lines get a sentiment and an emotion each (null for a model without an emotion head);
+Mention JSON lines come back fully analysed (sentiment, emotion, keywords, touchpoints, lang). Output: one JSON object per input line, in input order.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def score(texts: tuple[str, ...], path: str | None, model: str | None, batch_siz
         for n, m in zip(mentions, analyzer.analyze(list(mentions.values())), strict=True):
             out[n] = m.model_dump(mode="json")
     if plain:
-        for n, s in zip(plain, analyzer.score_texts(list(plain.values())), strict=True):
-            out[n] = {"text": plain[n], **s.model_dump(mode="json")}
+        sentiments, emotions = analyzer.score_texts_with_emotion(list(plain.values()))
+        for n, s, e in zip(plain, sentiments, emotions, strict=True):
+            out[n] = {"text": plain[n], **s.model_dump(mode="json"), "emotion": e}
     for n in sorted(out):
         sys.stdout.write(json.dumps(out[n], ensure_ascii=False) + "\n")
     if errors:

@@ -148,12 +148,18 @@ class CharNgramLinear:
     def predict_proba(self, texts: Sequence[str], words: Sequence[list[str]] | None = None) -> np.ndarray:
         """(n, classes) probabilities in the order of `self.classes`. `words`: the texts' jieba words
         (`nlp.keywords.feature_words`), when the caller already has them."""
+        return self.predict_proba_and_features(texts, words)[0]
+
+    def predict_proba_and_features(self, texts: Sequence[str], words: Sequence[list[str]] | None = None):
+        """(`predict_proba`, the feature rows it was computed from): heads over the same features
+        (`nlp.emotion`) reuse the rows instead of computing them again."""
         if not texts:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        logits = self.features(texts, words) @ self.coef_t + self.intercept
+            return np.zeros((0, len(self.classes)), dtype=np.float32), None
+        x = self.features(texts, words)
+        logits = x @ self.coef_t + self.intercept
         logits = np.asarray(logits) - np.asarray(logits).max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        return e / e.sum(axis=1, keepdims=True), x
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

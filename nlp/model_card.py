@@ -95,6 +95,7 @@ def render(meta: dict) -> str:
         t = meta.get("heldout_transformer_only", {}).get(corpus, {})
         lines.append(f"| {corpus} | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
                      f"{t.get('accuracy', float('nan')):.4f} / {t.get('macro_f1', float('nan')):.4f} |")
+    lines += _emotion_lines(meta.get("emotion"))
     lines += [
         "",
         "Comparison with TF-IDF + LR and SnowNLP, throughput and touchpoint figures: `docs/benchmarks.md` (## NLP).",
@@ -105,9 +106,12 @@ def render(meta: dict) -> str:
         "out of domain. Neutral was learnt from Weibo emotion labels and car-forum posts only.",
         "- Emotion labels are not sentiment labels: sarcasm and news-style posts are hard.",
         "- The training corpora carry no license; treat the weights as research/internal use until cleared.",
-        "",
     ]
-    return "\n".join(lines)
+    if meta.get("emotion"):
+        lines.append("- The emotion head learnt from ~10k Weibo posts (SMP2020-EWECT, many about the 2020 epidemic) "
+                     "only: on product reviews it is out of domain; surprise, fear and sad are rare classes with "
+                     "low F1.")
+    return "\n".join([*lines, ""])
 
 
 def _dev_lines(meta: dict) -> list[str]:
@@ -120,6 +124,47 @@ def _dev_lines(meta: dict) -> list[str]:
     return ["## Dev metrics (5% of each corpus: the split every choice was made on)", "",
             f"Ensemble, out-of-fold where stacked, binary accuracy / 3-class macro-F1: {cells}; stacked dev "
             f"log-loss {(meta.get('dev_log_loss') or {}).get('stack')}.", ""]
+
+
+def _emotion_lines(emo: dict | None) -> list[str]:
+    """The emotion head's section (`nlp.emotion`), when the model has one."""
+    if not emo:
+        return []
+    rows = emo.get("rows", {})
+    lines = [
+        "",
+        "## Emotion head (`emotion/`)",
+        "",
+        f"Six SMP2020-EWECT emotions ({', '.join(emo['classes'])}) from a multinomial logistic regression over the "
+        "linear half's own TF-IDF feature rows (no second feature pass: one more sparse matmul per batch), "
+        f"fitted on the smp2020_ewect train split ({rows.get('train')} rows, all six labels, surprise included), "
+        f"C = {emo['c']} and class weighting `{emo.get('class_weight', 'none')}` chosen on its dev split "
+        f"({rows.get('dev')} rows, macro-F1). The label is "
+        f"`{emo.get('fallback', 'neutral')}` when the head's top probability is below {emo['min_confidence']} "
+        "(chosen on dev macro-F1; `neutral` = 无情绪, no clear emotion; None is kept for \"this model has no "
+        "emotion head\"). Reproduce: `python -m nlp.emotion` (rewrites `emotion/`, this card's figures; the "
+        "transformer and the linear half are not touched).",
+        "",
+    ]
+    held = emo.get("heldout")
+    if not held:
+        return lines + ["Held-out not scored.", ""]
+    lines += [
+        f"Held-out (the smp2020_ewect held-out split, {held['n']} rows, never trained or tuned on; scored once):",
+        "",
+        "| system | accuracy | macro-F1 | F1 " + " / ".join(emo["classes"]) + " |",
+        "|---|---:|---:|---|",
+    ]
+    named = [("**emotion head** (shipped rule)", held), ("emotion head, plain argmax", emo.get("heldout_argmax")),
+             ("TF-IDF char 1-3 + LR, same rows (on dev: C {c}, class weight {class_weight})",
+              emo.get("heldout_tfidf_char13_lr")),
+             ("majority class ({label})", emo.get("heldout_majority"))]
+    for name, r in named:
+        if not r:
+            continue
+        f1 = " / ".join(f"{r['f1'].get(c, 0):.2f}" for c in emo["classes"])
+        lines.append(f"| {name.format(**r)} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {f1} |")
+    return lines + [""]
 
 
 def write(model_dir: Path) -> Path:

@@ -5,7 +5,9 @@
 AutoModelForSequenceClassification checkpoint works: label names come from `config.id2label`
 (2-class models get a neutral band by abstention, 3+-class models are pooled into
 positive/neutral/negative). A model directory may also hold a `linear/` char-n-gram model and an
-`ensemble.json` weight; the bundled model uses that to average both models' probabilities.
+`ensemble.json` weight; the bundled model uses that to average both models' probabilities. A model
+directory with a linear half may also hold an `emotion/` head (`nlp.emotion`): six emotions from
+the linear half's own feature rows; other models have no emotion (None).
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ class SentimentPipeline:
     def __init__(self, model, tokenizer, *, name: str, device: str = "cpu", batch_size: int = 256,
                  max_length: int | None = None, linear=None, transformer_weight: float = 1.0,
                  neutral_below: float = 0.0, aspect_neutral_below: float | None = None, stack=None,
-                 precision: str = "auto", overlap: bool = False):
+                 precision: str = "auto", overlap: bool = False, emotion=None):
         self.model = model.eval().to(device)
         self.tokenizer = tokenizer
         self.name = name
@@ -194,6 +196,8 @@ class SentimentPipeline:
         self.class_labels = labels_from_config(dict(config.id2label or {}), config.num_labels)
         self.binary = set(self.class_labels) == {Label.positive, Label.negative}
         self.linear = linear
+        # The emotion head (nlp.emotion.EmotionHead) reads the linear half's feature rows: no linear, no head.
+        self.emotion = emotion if linear is not None else None
         self.transformer_weight = transformer_weight if linear is not None else 1.0
         # Stacking (optional): a logistic regression over both halves' log-probabilities, fitted on
         # the dev split; (coef (3, 6), intercept (3,)), classes and inputs in ORDER. Else: the average.
@@ -252,6 +256,11 @@ class SentimentPipeline:
             except (OSError, ValueError, KeyError) as exc:
                 raise ModelError(f"model {name!r} names an ensemble (ensemble.json) whose linear half "
                                  f"does not load: {exc}") from exc
+        emotion = None
+        if local:
+            from nlp.emotion import find_head
+
+            emotion = find_head(Path(path), linear)
         display = "bundled:" + _card_name(Path(path)) if name == "bundled" else name
         # On CPU with the thread count left to us, the linear half gets a core of its own (it runs
         # beside the forward pass, see predict_proba) and torch keeps the others.
@@ -260,7 +269,8 @@ class SentimentPipeline:
             configure_threads(cores - 1)
         return cls(model, tokenizer, name=display, device=resolved, batch_size=batch_size,
                    max_length=max_length, linear=linear, transformer_weight=weight, neutral_below=neutral_below,
-                   aspect_neutral_below=aspect_below, stack=stack, precision=precision, overlap=overlap)
+                   aspect_neutral_below=aspect_below, stack=stack, precision=precision, overlap=overlap,
+                   emotion=emotion)
 
     def _special_tokens(self) -> tuple[list[int], list[int]]:
         """Find the ids a tokenizer wraps around one text ([CLS] .. [SEP], <s> .. </s>, ...)."""
@@ -338,22 +348,30 @@ class SentimentPipeline:
 
         `words`: the normalised texts' `nlp.keywords.feature_words()`, when the caller already cut
         them (a linear half with word features cuts them itself otherwise)."""
+        return self._predict(texts, normalised=normalised, words=words)[0]
+
+    def _predict(self, texts: Sequence[str], *, normalised: bool = False,
+                 words: Sequence[list[str]] | None = None, emotion: bool = False):
+        """(`predict_proba`, the emotion head's (n, 6) probabilities or None): with `emotion` and a
+        head, from the feature rows the linear half computed anyway."""
         if not texts:
-            return np.zeros((0, 3), dtype=np.float32)
+            return np.zeros((0, 3), dtype=np.float32), None
         from nlp.normalise import normalise
 
         clean = list(texts) if normalised else [normalise(t) for t in texts]
         if self.linear is None:
-            return self.to_three(self.forward(self.preprocess(clean, normalised=True)))
+            return self.to_three(self.forward(self.preprocess(clean, normalised=True))), None
         if not self.overlap:
             probs = self.to_three(self.forward(self.preprocess(clean, normalised=True)))
-            return self.combine(probs, self.linear_proba(clean, words))
+            lin, emo = self.linear_scores(clean, words, emotion=emotion)
+            return self.combine(probs, lin), emo
         # The linear half is Python (jieba, n-gram lookups) holding the GIL; torch's kernels release
         # it: both halves run at once, each on its own core(s).
         with fast_gil_handoff():
-            linear = self._linear_pool().submit(self.linear_proba, clean, words)
+            linear = self._linear_pool().submit(self.linear_scores, clean, words, emotion=emotion)
             probs = self.to_three(self.forward(self.preprocess(clean, normalised=True)))
-            return self.combine(probs, linear.result())
+            lin, emo = linear.result()
+            return self.combine(probs, lin), emo
 
     def _linear_pool(self):
         if self._pool is None:
@@ -377,9 +395,15 @@ class SentimentPipeline:
 
     def linear_proba(self, clean: Sequence[str], words: Sequence[list[str]] | None = None) -> np.ndarray:
         """(n, 3) probabilities of the linear half alone, for normalised texts (and their words)."""
-        lin = self.linear.predict_proba(list(clean), words) if self.uses_words else self.linear.predict_proba(
-            list(clean))
-        return lin[:, [self.linear.classes.index(label.value) for label in ORDER]].astype(np.float32)
+        return self.linear_scores(clean, words)[0]
+
+    def linear_scores(self, clean: Sequence[str], words: Sequence[list[str]] | None = None, *,
+                      emotion: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(`linear_proba`, the emotion head's probabilities over the same feature rows, or None
+        when not asked for or the model has no head)."""
+        lin, x = self.linear.predict_proba_and_features(list(clean), words if self.uses_words else None)
+        emo = self.emotion.proba(x) if emotion and self.emotion is not None and x is not None else None
+        return lin[:, [self.linear.classes.index(label.value) for label in ORDER]].astype(np.float32), emo
 
     def predict_proba_with_aspects(self, texts: Sequence[str], sentences: Sequence[str], *,
                                    normalised: bool = False, words: Sequence[list[str]] | None = None,
@@ -393,14 +417,24 @@ class SentimentPipeline:
         A model without a linear half scores them in the texts' forward pass.
         `words` / `sentence_words`: their `feature_words()` when the caller has them.
         """
+        return self.score_with_aspects(texts, sentences, normalised=normalised, words=words,
+                                       sentence_words=sentence_words)[:2]
+
+    def score_with_aspects(self, texts: Sequence[str], sentences: Sequence[str], *, normalised: bool = False,
+                           words: Sequence[list[str]] | None = None,
+                           sentence_words: Sequence[list[str]] | None = None, emotion: bool = False
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`predict_proba_with_aspects`, plus with `emotion` the texts' emotion probabilities
+        (columns `self.emotion.classes`; None when the model has no emotion head)."""
         from nlp.normalise import normalise
 
         clean = list(texts) if normalised else [normalise(t) for t in texts]
         sents = list(sentences) if normalised else [normalise(t) for t in sentences]
         row_of = {t: i for i, t in enumerate(clean)}
         rest = list(dict.fromkeys(s for s in sents if s not in row_of))
+        emo = None
         if self.linear is not None:
-            docs = self.predict_proba(clean, normalised=True, words=words)
+            docs, emo = self._predict(clean, normalised=True, words=words, emotion=emotion)
             rest_words = None
             if sentence_words is not None:
                 words_of = dict(zip(sents, sentence_words, strict=True))
@@ -413,7 +447,21 @@ class SentimentPipeline:
         out = np.zeros((len(sents), 3), dtype=np.float32)
         for i, s in enumerate(sents):
             out[i] = docs[row_of[s]] if s in row_of else rest_p[rest_row[s]]
-        return docs, out
+        return docs, out, emo
+
+    def emotion_labels(self, probs: np.ndarray | None, n: int) -> list[str | None]:
+        """The emotion of each of n texts from the head's probabilities; all None without a head."""
+        if probs is None or self.emotion is None:
+            return [None] * n
+        return self.emotion.labels(probs)
+
+    def score(self, texts: Sequence[str]) -> tuple[list[Sentiment], list[str | None]]:
+        """(`__call__`'s sentiments, the texts' emotions): one pass for both."""
+        started = time.perf_counter()
+        probs, emo = self._predict(list(texts), emotion=True)
+        result = self.postprocess(probs)
+        self.record(len(result), time.perf_counter() - started)
+        return result, self.emotion_labels(emo, len(result))
 
     def postprocess(self, probs: np.ndarray) -> list[Sentiment]:
         result = []

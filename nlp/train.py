@@ -2,7 +2,8 @@
 
 A small BERT-shaped transformer over characters, trained from scratch on the train split of every
 shared corpus (3 classes: negative/neutral/positive), plus a char 1-4-gram + jieba word 1-2-gram
-TF-IDF logistic regression (the shipped one NB-SVM-scaled: `--linear-nb`) trained on the same rows.
+TF-IDF logistic regression (the shipped one NB-SVM-scaled: `--linear-nb`) trained on the same rows,
+and the emotion head over that linear half's features (`nlp.emotion`; `--no-emotion` skips it).
 The halves are combined (stacked LR or weighted average) and the neutral thresholds tuned on the dev split; the held-out split (10% of each corpus)
 is only scored at the end, for the model card. Seeded and reproducible
 on CPU; uses a GPU (bf16) when one is present.
@@ -69,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="training autocast: auto = bf16 on CUDA and on CPUs with AMX (about 1.5x less CPU per "
                         "step here), else fp32")
+    p.add_argument("--no-emotion", action="store_true",
+                   help="do not fit the emotion head (nlp.emotion) over the new linear half's features")
     p.add_argument("--skip-heldout", action="store_true",
                    help="save the transformer and dev figures only: no held-out scoring, no card (for choosing "
                         "between candidates on dev; assemble the chosen one later with --transformer-from)")
@@ -369,6 +372,16 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         spec["stack"] = {"inputs": "log P(transformer) neg/neu/pos, log P(linear) neg/neu/pos",
                          "coef": stack[0].tolist(), "intercept": stack[1].tolist()}
     (out / "ensemble.json").write_text(json.dumps(spec))
+    emotion = None
+    if linear is not None and not args.no_emotion and (root / FILES["smp2020_ewect"]).exists():
+        from nlp.emotion import train_head
+
+        emotion = train_head(out, root, seed=args.seed)  # its own dev choices; held-out scored once
+        emotion["command"] = "python -m nlp.emotion"
+    elif (out / "emotion").exists():  # fitted on another linear half's features: it would be refused
+        import shutil
+
+        shutil.rmtree(out / "emotion")
 
     final = SentimentPipeline.load(str(out), device=device)
     t0 = time.time()
@@ -407,6 +420,8 @@ def finish(args, started, device, root, train, dev, heldout, model, tokenizer, e
         "three_class": list(THREE_CLASS),
         "card_note": args.card_note,
     }
+    if emotion is not None:
+        meta["emotion"] = emotion
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     from nlp.model_card import write as write_card
 

@@ -38,7 +38,7 @@ def test_encode_decode_round_trip_by_hand():
     scored = m.model_copy(update={
         "sentiment": Sentiment(label=Label.negative, probs={Label.negative: 0.7, Label.neutral: 0.2,
                                                             Label.positive: 0.1}, score=-0.6, model="m"),
-        "keywords": ["售后", "物流"], "lang": "zh",
+        "keywords": ["售后", "物流"], "lang": "zh", "emotion": "angry",
         "aspects": [Aspect(touchpoint="物流", sentiment=Label.negative, text="物流也慢"),
                     Aspect(touchpoint="口味", sentiment=Label.positive)]})
     unscored = _mentions()[1]  # sentiment None, no aspects

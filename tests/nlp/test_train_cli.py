@@ -68,3 +68,7 @@ def test_train_skip_heldout_then_assemble(corpora, tmp_path, caplog):
     pipe = SentimentPipeline.load(str(final), device="cpu")
     labels = [s.label for s in pipe(["质量很好，很喜欢，第3次买", "质量太差了，垃圾，第3次买"])]
     assert labels == ["positive", "negative"]
+    # The emotion head is fitted over the new linear half's features (and carded), so it is never stale.
+    assert pipe.emotion is not None and meta["emotion"]["heldout"]["n"] > 0
+    assert "## Emotion head" in (final / "README.md").read_text(encoding="utf-8")
+    assert pipe.score(["质量太差了，垃圾，第3次买"])[1] == ["angry"]
