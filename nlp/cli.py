@@ -3,9 +3,18 @@
     echo "物流太慢了，客服也不回" | opmon score
     opmon score "质量很好" "一般般吧"
     opmon score --file mentions.jsonl > scored.jsonl     # JSON lines: Mention objects or {"text": ...}
+    opmon score --store                                   # score the store's unscored mentions in place
+    opmon score --store --all                             # re-score every stored mention (a new model)
 
 Plain text lines get a sentiment and an emotion each (null for a model without an emotion head);
 Mention JSON lines come back fully analysed (sentiment, emotion, keywords, touchpoints, lang). Output: one JSON object per input line, in input order.
+
+`--store` works on the configured store instead (OPMON_STORE; what `opmon serve` reads): it walks the
+mentions in ingest order and writes back, in batches, every one that has no sentiment yet: what a crawl
+stored unscored (OPMON_NLP_ENABLED=false, or a model that could not load). Stopping it loses nothing:
+a batch is written whole or not at all, and a second run picks up what is still unscored. `--all`
+re-scores everything (after a model change). Progress goes to stderr; the last line on stdout is a
+JSON summary {"scanned", "scored", "batches"}.
 """
 
 from __future__ import annotations
@@ -36,8 +45,12 @@ def _records(lines):
               help="text or JSONL file to score ('-' = stdin; stdin is read when no TEXTS are given)")
 @click.option("--model", default=None, help="'bundled', a local model directory or a cached HF id (default: OPMON_MODEL)")
 @click.option("--batch-size", type=int, default=None, help="texts per model batch (default: OPMON_NLP_BATCH_SIZE)")
-def score(texts: tuple[str, ...], path: str | None, model: str | None, batch_size: int | None) -> None:
-    """Score sentiment (and touchpoints for mentions) of TEXTS, a file, or stdin; prints JSON lines."""
+@click.option("--store", "in_store", is_flag=True, help="score the configured store's unscored mentions in place")
+@click.option("--all", "rescore_all", is_flag=True, help="with --store: re-score every mention, not only unscored ones")
+def score(texts: tuple[str, ...], path: str | None, model: str | None, batch_size: int | None,
+          in_store: bool, rescore_all: bool) -> None:
+    """Score sentiment (and touchpoints for mentions) of TEXTS, a file, or stdin; prints JSON lines.
+    With --store: score the stored mentions that have no sentiment yet, in place."""
     from core.errors import OpmonError
     from core.mention import Mention, mention_errors
     from core.settings import get_settings
@@ -45,6 +58,17 @@ def score(texts: tuple[str, ...], path: str | None, model: str | None, batch_siz
     settings = get_settings()
     update = {k: v for k, v in {"model": model, "nlp_batch_size": batch_size}.items() if v is not None}
     settings = settings.model_copy(update=update)
+    if rescore_all and not in_store:
+        raise click.UsageError("--all goes with --store")
+    if in_store:
+        if texts or path:
+            raise click.UsageError("--store scores the store; give no TEXTS or --file with it")
+        try:
+            summary = score_store(settings, rescore_all)
+        except OpmonError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps(summary))
+        return
     if texts:
         records = list(enumerate(texts, 1))
     else:
@@ -82,3 +106,37 @@ def score(texts: tuple[str, ...], path: str | None, model: str | None, batch_siz
     if errors:
         click.echo(f"{errors} line(s) skipped as invalid", err=True)
         sys.exit(1)
+
+
+def score_store(settings, rescore_all: bool = False) -> dict:
+    """Analyse the store's mentions without a sentiment (all of them with `rescore_all`) and write them
+    back, one `upsert` per model batch; returns the counts."""
+    from nlp.analyzer import Analyzer
+    from store.factory import open_store
+
+    analyzer = Analyzer.from_settings(settings)
+    store = open_store(settings)
+    scanned = scored = batches = 0
+    pending: list = []
+
+    def flush() -> None:
+        nonlocal scored, batches
+        if pending:
+            store.upsert(analyzer.analyze(pending))
+            scored += len(pending)
+            batches += 1
+            pending.clear()
+            click.echo(f"scored {scored} of {scanned} scanned", err=True)
+
+    try:
+        for page in store.iter_export():
+            for m in page.items:
+                scanned += 1
+                if rescore_all or m.sentiment is None:
+                    pending.append(m)
+                    if len(pending) >= settings.nlp_batch_size:
+                        flush()
+        flush()
+    finally:
+        store.close()
+    return {"scanned": scanned, "scored": scored, "batches": batches}

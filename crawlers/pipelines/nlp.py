@@ -1,7 +1,7 @@
 """Stage 4: sentiment, keywords, aspects and language, one model call per batch.
 
 Off (NotConfigured) when OPMON_NLP_ENABLED=false. When the model cannot be loaded the crawl still
-stores its mentions, unscored (`opmon score` can score them later), with an ERROR line and the stat
+stores its mentions, unscored (`opmon score --store` scores them later), with an ERROR line and the stat
 `pipeline/nlp/unavailable`; a batch that fails is passed on unscored and counted.
 
 Where the model runs (`NLP_PROCESSES`):
@@ -159,7 +159,7 @@ class NlpPipeline(BatchingPipeline):
         self.pool = None
         self._unavailable(f"the NLP worker was not ready after {time.monotonic() - started:.1f} s "
                           f"(NLP_WORKER_START_TIMEOUT={self.start_timeout_s:g} s), killed it; is the model "
-                          "load stuck (a slow or hung filesystem, a deadlocked import)? `opmon score` can "
+                          "load stuck (a slow or hung filesystem, a deadlocked import)? `opmon score --store` can "
                           "score the mentions later")
         ready.cancel()  # releases open_spider and the batches waiting for the worker
 

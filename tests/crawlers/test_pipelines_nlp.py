@@ -340,7 +340,7 @@ def test_a_crawl_whose_model_load_hangs_still_finishes_and_stores_its_mentions_u
     assert "NLP_WORKER_START_TIMEOUT=2 s" in run.log
     assert "NLP worker ready" not in run.log and "NLP worker failed to start" not in run.log
     assert len(run.items) == 8 and all(i["sentiment"] is None for i in run.items)
-    assert run.stats["pipeline/store/inserted"] == 8  # stored, for `opmon score` to score later
+    assert run.stats["pipeline/store/inserted"] == 8  # stored, for `opmon score --store` to score later
     with pytest.raises(OSError):  # ENXIO: no process has the pipe open for reading, the stuck worker is gone
         os.close(os.open(stuck, os.O_WRONLY | os.O_NONBLOCK))
 
