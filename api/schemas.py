@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.brands import Brand
 from core.mention import Mention
-from store.base import KeywordCount
+from store.base import Breakdown, KeywordCount
 
 MENTION_EXAMPLE: dict[str, Any] = {
     "id": "weibo:5012345678901234",
@@ -24,6 +24,7 @@ MENTION_EXAMPLE: dict[str, Any] = {
     "brands": ["小米"],
     "sentiment": {"label": "negative", "probs": {"positive": 0.04, "neutral": 0.08, "negative": 0.88},
                   "score": -0.84, "model": "opmon-bundled-1"},
+    "emotion": "angry",
     "aspects": [{"touchpoint": "客服", "sentiment": "negative", "text": "售后客服太慢了"}],
 }
 
@@ -120,6 +121,27 @@ class TopicsResponse(BaseModel):
     topics: list[TopicOut]
     emerging: list[EmergingTermOut] = Field(description="terms rising against the preceding baseline window")
     notes: list[str] = Field(default_factory=list, description="why a part is empty, if it is")
+
+
+class BreakdownRow(BaseModel):
+    key: str = Field(description='the value (an emotion, a source, ...); "unscored" for mentions without a '
+                                 "sentiment or emotion")
+    count: int = Field(description="matching mentions with this value")
+
+
+class BreakdownResponse(BaseModel):
+    by: Breakdown
+    since: datetime
+    until: datetime
+    total: int = Field(description="matching mentions in the window (a brand breakdown may add up to more: "
+                                   "a mention naming two brands counts for each)")
+    rows: list[BreakdownRow] = Field(description="most frequent first, ties by key; at most `limit`")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "by": "emotion", "since": "2026-11-15T00:00:00+08:00", "until": "2026-11-22T00:00:00+08:00", "total": 120,
+        "rows": [{"key": "neutral", "count": 51}, {"key": "angry", "count": 33}, {"key": "happy", "count": 20},
+                 {"key": "sad", "count": 9}, {"key": "unscored", "count": 7}],
+    }]})
 
 
 class TouchpointRow(BaseModel):

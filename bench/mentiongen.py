@@ -6,7 +6,8 @@
 
 30 brands across phones, cars, e-commerce, restaurants and appliances; 5 sources with the kinds
 they really carry (JD/Dianping reviews with ratings, Weibo posts and comments, forum floors);
-a sentiment mix of about 45% positive, 30% neutral, 20% negative and 5% not yet scored;
+a sentiment mix of about 45% positive, 30% neutral, 20% negative and 5% not yet scored (each
+scored one with an emotion that goes with it);
 touchpoint aspects, keywords and engagement with a long tail; publication times spread over
 `days` days before `end` with an evening peak.
 """
@@ -130,12 +131,19 @@ def generate(n: int, seed: int = 0, brands: int = 30, days: int = 90, end: datet
             "brands": sorted({brand, second} - {None}),
             "sentiment": None if label is None else {
                 "label": label, "probs": _probs(label), "score": _score(label), "model": "bench"},
+            "emotion": None if label is None else _EMOTIONS[label][native % len(_EMOTIONS[label])],
             "keywords": aspect_names[:2] + [product],
             "topics": [cat],
             "aspects": aspects if label is not None else [],
             "lang": "zh",
         }
         yield d if as_dict else Mention.model_validate(d)
+
+
+# emotions that go with each sentiment, picked by id (not by the generator's random stream, which
+# would change every later mention of a seed)
+_EMOTIONS = {"positive": ("happy", "happy", "happy", "surprise"), "neutral": ("neutral", "neutral", "surprise"),
+             "negative": ("angry", "angry", "sad", "fear")}
 
 
 def _probs(label: str) -> dict[str, float]:

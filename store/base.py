@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -17,8 +17,13 @@ from core.mention import Kind, Label, Mention
 
 Interval = Literal["5min", "hour", "day", "week"]
 SplitBy = Literal["source", "brand"]
-Breakdown = Literal["source", "location", "sentiment", "brand", "kind", "touchpoint"]
+Breakdown = Literal["source", "location", "sentiment", "emotion", "brand", "kind", "touchpoint"]
 SENTIMENT_KEYS = ("positive", "neutral", "negative", "unscored")
+# The labels the NLP emotion head gives `Mention.emotion` (nlp/emotion.py EMOTIONS; a test keeps
+# the two equal). Filters accept only these; a breakdown by emotion counts mentions without one
+# under "unscored", like the sentiment breakdown.
+Emotion = Literal["happy", "angry", "sad", "fear", "surprise", "neutral"]
+EMOTIONS: tuple[str, ...] = get_args(Emotion)
 
 
 class Filters(BaseModel):
@@ -29,6 +34,7 @@ class Filters(BaseModel):
     sources: list[str] = Field(default_factory=list)
     kinds: list[Kind] = Field(default_factory=list)
     sentiments: list[Label] = Field(default_factory=list)
+    emotions: list[Emotion] = Field(default_factory=list, description="any of these emotions")
     since: datetime | None = Field(default=None, description="published_at >= since")
     until: datetime | None = Field(default=None, description="published_at < until")
     include_dups: bool = Field(default=True, description="False drops near-duplicates (dup_of set)")

@@ -136,6 +136,8 @@ def filters_query(f: Filters) -> dict:
         flt.append({"terms": {"kind": [k.value for k in f.kinds]}})
     if f.sentiments:
         flt.append({"terms": {"sentiment.label": [s.value for s in f.sentiments]}})
+    if f.emotions:
+        flt.append({"terms": {"emotion": list(f.emotions)}})
     rng = {}
     if f.since is not None:
         rng["gte"] = _iso(f.since)
@@ -311,6 +313,9 @@ def breakdown_body(f: Filters, by: Breakdown, limit: int) -> dict:
             "terms": {"field": "aspects.touchpoint", "size": MAX_TERMS},
             "aggs": {"m": {"reverse_nested": {}}},  # mentions, not aspects
         }}}
+    elif by == "emotion":
+        # Mentions without an emotion count as "unscored", as in the embedded store.
+        agg = {"terms": {"field": "emotion", "size": limit, "order": ORDER, "missing": "unscored"}}
     elif by in BREAKDOWN_FIELDS:
         agg = {"terms": {"field": BREAKDOWN_FIELDS[by], "size": limit, "order": ORDER}}
     else:

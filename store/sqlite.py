@@ -3,11 +3,11 @@
 Layout (see docs/storage.md):
 - `mentions`: one row per mention id; `seq` (AUTOINCREMENT) is its position in ingest order and
   never changes, so `export` is a plain keyset scan on `seq`. The full mention is a JSON `body`;
-  the columns next to it exist only to filter and sort.
+  the columns next to it (source, kind, label, emotion, ...) exist only to filter and sort.
 - `mentions_fts`: contentless FTS5 over CJK bigrams (store/cjk.py), rowid = seq.
 - `mention_brands` (key brand, published_us, seq: a brand's mentions in a time range are one
-  index range), `mention_keywords`, `mention_aspects`: one row per value, for filters and
-  aggregations.
+  index range; plus the mention's emotion, so that brand + time + emotion never reads `mentions`),
+  `mention_keywords`, `mention_aspects`: one row per value, for filters and aggregations.
 - `rollup_hour` (brand x UTC hour x source -> counts per sentiment), `rollup_brand_hour` (the same
   without the source, for trends over all sources) and `rollup_5min`
   (brand x 5 minutes -> counts per sentiment), kept exact on every write: an update subtracts the
@@ -69,7 +69,8 @@ from store.sqlite_rows import (
 )
 
 ENRICHMENT = ("brands", "sentiment", "emotion", "keywords", "topics", "aspects", "dup_of", "lang")
-SCHEMA_VERSION = "2"  # 2: mention_brands keyed (brand, published_us, seq); 1 is migrated on open
+# 2: mention_brands keyed (brand, published_us, seq); 3: mentions.emotion. Older ones are migrated on open.
+SCHEMA_VERSION = "3"
 _CHUNK = 500  # ids per IN (...) lookup, under SQLite's variable limit
 FTS_WALK_THRESHOLD = 20_000  # candidates above which search walks the sort index
 PROBE_WALK_ROWS = 5_000  # expected rows walked per page up to which a walk probes row by row
@@ -88,11 +89,12 @@ CREATE TABLE IF NOT EXISTS mentions (
     location TEXT,
     is_dup INTEGER NOT NULL,
     brands TEXT,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    emotion TEXT
 );
 {sort_indexes};
 CREATE TABLE IF NOT EXISTS mention_brands (
-    brand TEXT NOT NULL, published_us INTEGER NOT NULL, seq INTEGER NOT NULL,
+    brand TEXT NOT NULL, published_us INTEGER NOT NULL, seq INTEGER NOT NULL, emotion TEXT,
     PRIMARY KEY (brand, published_us, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mention_keywords (
     seq INTEGER NOT NULL, term TEXT NOT NULL, PRIMARY KEY (seq, term)) WITHOUT ROWID;
@@ -129,8 +131,8 @@ SCHEMA = SCHEMA.format(sort_indexes=";\n".join(_SORT_INDEXES.values()))
 _INSERT_MENTION = (  # {now_us}: the batch's ingest time, a literal int. The body may be an imported
     # JSON line as it came: JSON's whitespace (space, tab, LF, CR) around it is trimmed here.
     "INSERT INTO mentions(id, source, kind, published_us, ingested_us, label, engagement, location, "
-    "is_dup, brands, body) VALUES (?1, ?2, ?3, ?4, {now_us}, ?5, ?6, ?7, ?8, ?9, "
-    "trim(CAST(?10 AS TEXT), char(32, 9, 10, 13)))")
+    "is_dup, brands, emotion, body) VALUES (?1, ?2, ?3, ?4, {now_us}, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "trim(CAST(?11 AS TEXT), char(32, 9, 10, 13)))")
 _ROLLUP_HOUR_UPSERT = (
     "INSERT INTO rollup_hour VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(brand, hour, source) DO UPDATE SET "
     "total = total + excluded.total, positive = positive + excluded.positive, "
@@ -202,10 +204,13 @@ class SqliteStore(Store):
                 row = c.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
                     c.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                elif row[0] == "1":
-                    self._migrate_1_to_2(c)
-                elif row[0] != SCHEMA_VERSION:
+                elif row[0] not in ("1", "2", SCHEMA_VERSION):
                     raise StoreError(f"{self.path}: schema version {row[0]}, expected {SCHEMA_VERSION}")
+                else:
+                    if row[0] == "1":
+                        self._migrate_1_to_2(c)
+                    if row[0] in ("1", "2"):
+                        self._migrate_2_to_3(c)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create the mention schema in {self.path}: {exc}") from exc
         self._opened = True
@@ -221,7 +226,22 @@ class SqliteStore(Store):
                   "FROM mention_brands b JOIN mentions m ON m.seq = b.seq")
         c.execute("DROP TABLE mention_brands")
         c.execute("ALTER TABLE mention_brands_v2 RENAME TO mention_brands")
-        c.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+        c.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+
+    @staticmethod
+    def _migrate_2_to_3(c: sqlite3.Connection) -> None:
+        """Version 3 adds an `emotion` column to `mentions` and to `mention_brands` (filters and
+        breakdowns by emotion), filled from the body JSON of the mentions that carry one. In
+        open()'s write transaction, like 1 -> 2: a crash leaves version 2 (the ALTER TABLEs roll
+        back too), and the next open() runs it again; on a migrated file it changes nothing."""
+        for table in ("mentions", "mention_brands"):
+            if "emotion" not in {r[1] for r in c.execute(f"PRAGMA table_info({table})")}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN emotion TEXT")
+        c.execute("UPDATE mentions SET emotion = json_extract(body, '$.emotion') "
+                  "WHERE emotion IS NOT json_extract(body, '$.emotion')")
+        c.execute("UPDATE mention_brands SET emotion = (SELECT emotion FROM mentions m WHERE m.seq = "
+                  "mention_brands.seq) WHERE seq IN (SELECT seq FROM mentions WHERE emotion IS NOT NULL)")
+        c.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
 
     def close(self) -> None:
         """Close every thread's connection; the store can be used (and reopens) afterwards."""
@@ -336,7 +356,7 @@ class SqliteStore(Store):
         # first seq to each batch index.
         base = self._insert_rows(c, p.rows)
         c.executemany(f"INSERT INTO mentions_fts(rowid, tokens) VALUES (?1 + {base}, CAST(?2 AS TEXT))", p.fts)
-        c.executemany(f"INSERT OR IGNORE INTO mention_brands VALUES (?2, ?3, ?1 + {base})", p.brands)
+        c.executemany(f"INSERT OR IGNORE INTO mention_brands VALUES (?2, ?3, ?1 + {base}, ?4)", p.brands)
         c.executemany(f"INSERT OR IGNORE INTO mention_keywords VALUES (?1 + {base}, ?2)", p.keywords)
         c.executemany(f"INSERT INTO mention_aspects VALUES (?1 + {base}, ?2, ?3, ?4)", p.aspects)
         return len(p.rows), 0, None
@@ -351,7 +371,7 @@ class SqliteStore(Store):
             seq_of = {i: base + k for k, i in enumerate(new_index)}
         c.executemany("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, CAST(? AS TEXT))",
                       [(seq_of[i], t) for i, t in p.fts if i in seq_of])
-        brands = [(b, pub, seq_of[i]) for i, b, pub in p.brands if i in seq_of]
+        brands = [(b, pub, seq_of[i], e) for i, b, pub, e in p.brands if i in seq_of]
         keywords = [(seq_of[i], k) for i, k in p.keywords if i in seq_of]
         aspects = [(seq_of[i], *rest) for i, *rest in p.aspects if i in seq_of]
         rollups = Rollups()  # corrections to p.rollup_rows
@@ -360,7 +380,7 @@ class SqliteStore(Store):
                 m = Mention.model_validate_json(r[-1])
                 rollups.add(m, r[3], -1)  # prepare() counted it as new
                 self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects)
-        c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?)", brands)
+        c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?, ?)", brands)
         c.executemany("INSERT OR IGNORE INTO mention_keywords VALUES (?, ?)", keywords)
         c.executemany("INSERT INTO mention_aspects VALUES (?, ?, ?, ?)", aspects)
         return len(new_index), len(p.rows) - len(new_index), rollups
@@ -374,9 +394,9 @@ class SqliteStore(Store):
         rollups.add(m, pub, +1)
         c.execute(
             "UPDATE mentions SET source=?, kind=?, published_us=?, label=?, engagement=?, location=?, "
-            "is_dup=?, brands=?, body=? WHERE seq=?",
+            "is_dup=?, brands=?, emotion=?, body=? WHERE seq=?",
             (m.source, m.kind.value, pub, m.sentiment.label.value if m.sentiment else None,
-             m.metrics.engagement(), m.location, int(m.dup_of is not None), brands_json(m),
+             m.metrics.engagement(), m.location, int(m.dup_of is not None), brands_json(m), m.emotion,
              m.model_dump_json(exclude_none=True), seq),
         )
         old_tokens, new_tokens = fts_text(old), fts_text(m)
@@ -385,10 +405,10 @@ class SqliteStore(Store):
             c.execute("INSERT INTO mentions_fts(mentions_fts, rowid, tokens) VALUES ('delete', ?, ?)",
                       (seq, old_tokens))
             c.execute("INSERT INTO mentions_fts(rowid, tokens) VALUES (?, ?)", (seq, new_tokens))
-        if set(old.brands) != set(m.brands) or old_pub != pub:
+        if set(old.brands) != set(m.brands) or old_pub != pub or old.emotion != m.emotion:
             c.executemany("DELETE FROM mention_brands WHERE brand = ? AND published_us = ? AND seq = ?",
                           [(b, old_pub, seq) for b in set(old.brands)])
-            brands.extend((b, pub, seq) for b in set(m.brands))
+            brands.extend((b, pub, seq, m.emotion) for b in set(m.brands))
         c.execute("DELETE FROM mention_keywords WHERE seq = ?", (seq,))
         keywords.extend((seq, k) for k in set(m.keywords))
         c.execute("DELETE FROM mention_aspects WHERE seq = ?", (seq,))
@@ -423,9 +443,11 @@ class SqliteStore(Store):
         if f.brands:
             marks = ",".join("?" * len(f.brands))
             if drive == "probe":  # a primary-key probe per walked row, as above
+                emotion = f" AND emotion IN ({','.join('?' * len(f.emotions))})" if f.emotions else ""
                 clauses.append(f"EXISTS (SELECT 1 FROM mention_brands WHERE brand IN ({marks}) "
-                               f"AND published_us = {alias}.published_us AND seq = {alias}.seq)")
+                               f"AND published_us = {alias}.published_us AND seq = {alias}.seq{emotion})")
                 params.extend(f.brands)
+                params.extend(f.emotions)
             else:
                 # The brands' rows in the time range only: the key (brand, published_us, seq)
                 # gives a brand's last 30 days without touching the mentions table.
@@ -433,8 +455,10 @@ class SqliteStore(Store):
                 sub, sub_params = self._brand_rows(f)
                 clauses.append(f"{plus}{alias}.seq IN ({sub})")
                 params.extend(sub_params)
+        # With brands, their rows already hold only the emotions asked for (see _brand_rows).
         for col, values in (("source", f.sources), ("kind", [k.value for k in f.kinds]),
-                            ("label", [s.value for s in f.sentiments])):
+                            ("label", [s.value for s in f.sentiments]),
+                            ("emotion", [] if f.brands else f.emotions)):
             if values:
                 clauses.append(f"{alias}.{col} IN ({','.join('?' * len(values))})")
                 params.extend(values)
@@ -444,10 +468,14 @@ class SqliteStore(Store):
         return clauses, params
 
     def _brand_rows(self, f: Filters, what: str = "seq") -> tuple[str, list]:
-        """SELECT of `what` from the mention_brands rows of f.brands within f.since/f.until."""
+        """SELECT of `what` from the mention_brands rows of f.brands within f.since/f.until
+        and, when given, of f.emotions (the rows carry their mention's emotion)."""
         where = [f"brand IN ({','.join('?' * len(f.brands))})"]
         params: list = list(f.brands)
         _time_range(f, "published_us", where, params)
+        if f.emotions:
+            where.append(f"emotion IN ({','.join('?' * len(f.emotions))})")
+            params.extend(f.emotions)
         return f"SELECT {what} FROM mention_brands WHERE {' AND '.join(where)}", params
 
     def _fts_matches(self, q: str | None) -> int | None:
@@ -488,7 +516,12 @@ class SqliteStore(Store):
         sizes = {}
         if n_fts is not None:
             sizes["fts"] = n_fts
-        if f.brands:
+        if f.brands and f.emotions:
+            # The rollups have no emotions; the brands' rows do: their count is one index range
+            # (3-10 ms for a big brand's month on a million mentions).
+            sub, params = self._brand_rows(f, "count(*)")
+            sizes["brand"] = self._read(sub, params)[0][0]
+        elif f.brands:
             # Mentions of the brands in the time range (whole hours around it: an upper bound).
             where, params = [f"brand IN ({','.join('?' * len(f.brands))})"], list(f.brands)
             if f.since is not None:
@@ -574,6 +607,9 @@ class SqliteStore(Store):
         brand = query.brands[0]
         where, params = ["brand = ?"], [brand]
         _time_range(query, "published_us", where, params)
+        if query.emotions:  # the brand's rows carry the emotion
+            where.append(f"emotion IN ({','.join('?' * len(query.emotions))})")
+            params.extend(query.emotions)
         after = None
         ties = 0
         if query.cursor:
@@ -613,7 +649,8 @@ class SqliteStore(Store):
         return SearchPage(items=items, next_cursor=next_cursor, total=total)
 
     def _count(self, f: Filters, n_fts: int | None = None, drive: str | None = None) -> int:
-        only_q = not (f.brands or f.sources or f.kinds or f.sentiments or f.since or f.until) and f.include_dups
+        only_q = not (f.brands or f.sources or f.kinds or f.sentiments or f.emotions or f.since or f.until
+                      ) and f.include_dups
         if only_q and f.q and f.q.strip():
             return n_fts if n_fts is not None else (self._fts_matches(f.q) or 0)
         fast = self._count_from_rollup(f)
@@ -624,9 +661,9 @@ class SqliteStore(Store):
         return self._read(f"SELECT count(*) FROM mentions m WHERE {where}", params)[0][0]
 
     def _count_from_rollup(self, f: Filters) -> int | None:
-        """Counts the hourly rollup can answer exactly: no text, kinds or dup filter, at most one
-        brand, and whole UTC hours."""
-        if (f.q and f.q.strip()) or f.kinds or not f.include_dups or len(f.brands) > 1:
+        """Counts the hourly rollup can answer exactly: no text, kinds, emotions or dup filter, at
+        most one brand, and whole UTC hours."""
+        if (f.q and f.q.strip()) or f.kinds or f.emotions or not f.include_dups or len(f.brands) > 1:
             return None
         where, params = ["brand = ?"], [f.brands[0] if f.brands else ALL]
         for op, t in ((">=", f.since), ("<", f.until)):
@@ -791,6 +828,14 @@ class SqliteStore(Store):
         return [KeywordCount(term=r[0], count=r[1]) for r in rows]
 
     def breakdown(self, filters: Filters, by: Breakdown, limit: int = 20) -> dict[str, int]:
+        f = filters
+        if (by == "emotion" and f.brands and f.include_dups
+                and not ((f.q and f.q.strip()) or f.sources or f.kinds or f.sentiments)):
+            # The brands' rows carry the emotion: one index range, no mentions read (a mention
+            # naming two of the brands counts once).
+            sub, params = self._brand_rows(f, "coalesce(emotion, 'unscored') AS k, count(DISTINCT seq) AS n")
+            rows = self._read(f"{sub} GROUP BY k ORDER BY n DESC, k LIMIT ?", [*params, limit])
+            return {r[0]: r[1] for r in rows}
         clauses, params = self._where(filters)
         join, count = "", "count(*)"
         if by == "brand":
@@ -800,6 +845,8 @@ class SqliteStore(Store):
             count = "count(DISTINCT m.seq)"  # a mention counts once per touchpoint
         elif by == "sentiment":
             key = "coalesce(m.label, 'unscored')"
+        elif by == "emotion":
+            key = "coalesce(m.emotion, 'unscored')"
         elif by in ("source", "location", "kind"):
             key = f"m.{by}"
             if by == "location":
@@ -865,8 +912,9 @@ class SqliteStore(Store):
             raise StoreError(f"optimizing {self.path} failed: {exc}") from exc
 
     def rollup_mismatches(self) -> list[tuple]:
-        """Hourly rollup rows that differ from a recount of the raw mentions (empty = exact).
-        Used by tests and `opmon stats --check`."""
+        """Hourly rollup rows that differ from a recount of the raw mentions (empty = exact), and
+        ("mention_brands", seq) for each mention whose brand rows disagree with it (brands,
+        published_us or emotion). Used by tests and `opmon stats --check`."""
         recount: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         rows = self._read("SELECT source, published_us, label, brands FROM mentions")
         for source, pub, label, brands in rows:
@@ -887,6 +935,13 @@ class SqliteStore(Store):
             want, have = recount.get(k, [0] * 5), stored.get(k, [0] * 5)
             if want != have:
                 diffs.append((k, want, have))
+        want_rows = {(b, pub, seq, emotion) for seq, pub, brands, emotion in self._read(
+            "SELECT seq, published_us, brands, emotion FROM mentions WHERE brands IS NOT NULL")
+            for b in json.loads(brands)}
+        have_rows = {tuple(r) for r in self._read("SELECT brand, published_us, seq, emotion FROM mention_brands")}
+        for seq in sorted({r[2] for r in want_rows ^ have_rows}):
+            diffs.append((("mention_brands", seq), sorted(r for r in want_rows if r[2] == seq),
+                          sorted(r for r in have_rows if r[2] == seq)))
         return diffs
 
     def stats(self) -> dict:

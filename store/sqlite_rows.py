@@ -102,9 +102,9 @@ class Prepared:
     """One batch of distinct mentions (the last copy of a repeated id wins), as rows.
 
     rows[i] = (id, source, kind, published_us, label, engagement, location, is_dup, brands JSON,
-    body JSON as UTF-8 bytes: the imported line itself when it reads back as the same mention,
+    emotion, body JSON as UTF-8 bytes: the imported line itself when it reads back as the same mention,
     else the model serialised) for the mention at batch index i; `fts` = (i, tokens as UTF-8
-    bytes); `brands` = (i, brand, published_us); `keywords` and `aspects` rows start with i too.
+    bytes); `brands` = (i, brand, published_us, emotion); `keywords` and `aspects` rows start with i too.
     Bytes, not str: they pickle as a copy (str would be encoded and decoded again), and SQL casts
     them to TEXT. `rollup_rows` (hour, brand-hour and 5-minute upsert rows, `Rollups.rows`)
     assume every mention is new: the writer adds corrections for ids it finds already stored."""
@@ -155,10 +155,11 @@ def _prepare(items: Iterable[tuple[Mention, bytes | None]], p: Prepared) -> Prep
         label = m.sentiment.label.value if m.sentiment is not None else None
         mb = m.brands
         rows.append((m.id, m.source, m.kind.value, pub, label, m.metrics.engagement(), m.location,
-                     int(m.dup_of is not None), brands_json(m) if mb else None, line))
+                     int(m.dup_of is not None), brands_json(m) if mb else None, m.emotion, line))
         fts.append((i, fts_text(m).encode()))
         if mb:
-            brands.extend((i, b, pub) for b in set(mb))
+            emotion = m.emotion
+            brands.extend((i, b, pub, emotion) for b in set(mb))
         if m.keywords:
             keywords.extend((i, k) for k in set(m.keywords))
         if m.aspects:

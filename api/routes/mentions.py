@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
@@ -11,12 +12,20 @@ from pydantic import ValidationError
 from api.deps import get_analyzer, get_brand_repo, get_settings_dep, get_store, require_scope
 from api.errors import problem_responses
 from api.params import names, text_query, window, zone
-from api.schemas import MENTION_EXAMPLE, BatchIn, BatchItem, BatchResult, MentionPage
+from api.schemas import (
+    MENTION_EXAMPLE,
+    BatchIn,
+    BatchItem,
+    BatchResult,
+    BreakdownResponse,
+    BreakdownRow,
+    MentionPage,
+)
 from core.brands import BrandRepo
 from core.errors import ModelError, NotFound
 from core.mention import Kind, Label, Mention, mention_errors
 from core.settings import Settings
-from store.base import SearchQuery, Store
+from store.base import Breakdown, Emotion, Filters, SearchQuery, Store
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["mentions"])
@@ -25,6 +34,13 @@ SinceQ = Annotated[str | None, Query(description="published at or after (ISO 860
                                       examples=["2026-11-20T00:00:00+08:00"])]
 UntilQ = Annotated[str | None, Query(description="published before (ISO 8601; naive = service time zone)",
                                       examples=["2026-11-22"])]
+EmotionQ = Annotated[list[Emotion], Query(
+    description="emotion(s): happy, angry, sad, fear, surprise or neutral; repeat for several (any of them)",
+    examples=[["angry"]])]
+BRAND_D = "brand name(s); repeat or comma-separate"
+SOURCE_D = "source(s): weibo, tieba, discuz, jd, dianping, ..."
+BREAKDOWN_WINDOW = timedelta(days=30)
+MAX_BREAKDOWN_WINDOW = timedelta(days=366)
 
 
 @router.get("/mentions", response_model=MentionPage, summary="Search mentions (newest first)",
@@ -32,10 +48,11 @@ UntilQ = Annotated[str | None, Query(description="published before (ISO 8601; na
 def search_mentions(
     q: Annotated[str | None, Query(max_length=200, description="Chinese full-text query; 2-character terms work",
                                    examples=["客服"])] = None,
-    brand: Annotated[list[str], Query(description="brand name(s); repeat or comma-separate")] = [],  # noqa: B006
-    source: Annotated[list[str], Query(description="source(s): weibo, tieba, discuz, jd, dianping, ...")] = [],  # noqa: B006
+    brand: Annotated[list[str], Query(description=BRAND_D)] = [],  # noqa: B006
+    source: Annotated[list[str], Query(description=SOURCE_D)] = [],  # noqa: B006
     kind: Annotated[list[Kind], Query(description="post, comment or review")] = [],  # noqa: B006
     sentiment: Annotated[list[Label], Query(description="positive, neutral or negative")] = [],  # noqa: B006
+    emotion: EmotionQ = [],  # noqa: B006
     since: SinceQ = None,
     until: UntilQ = None,
     limit: Annotated[int, Query(ge=1, le=200, description="page size")] = 20,
@@ -49,13 +66,49 @@ def search_mentions(
     s, u = window(since, until, zone(settings.timezone), default=None)
     query = SearchQuery(
         q=text_query(q), brands=names(brand, "brand"), sources=names(source, "source"), kinds=list(dict.fromkeys(kind)),
-        sentiments=list(dict.fromkeys(sentiment)), since=s, until=u, limit=limit, cursor=cursor or None,
+        sentiments=list(dict.fromkeys(sentiment)), emotions=list(dict.fromkeys(emotion)), since=s, until=u,
+        limit=limit, cursor=cursor or None,
         sort=sort, include_dups=include_dups,
     )
     page = store.search(query)
     # The items are already validated Mentions: serialise once, skip response-model re-validation.
     body = MentionPage(items=page.items, next_cursor=page.next_cursor, total=page.total).model_dump_json()
     return Response(body, media_type="application/json")
+
+
+# Declared before /mentions/{mention_id}: routes match in order (and a mention id always has a colon).
+@router.get("/mentions/breakdown", response_model=BreakdownResponse, summary="Mention counts per emotion, source, ...",
+            description="How the mentions that match the filters split by one field: `by=emotion` (happy, angry, "
+                        "sad, fear, surprise, neutral; `unscored` = no emotion yet), `sentiment` (with "
+                        "`unscored`), `source`, `kind`, `location`, `brand` or `touchpoint` (a mention counts "
+                        "once per touchpoint it mentions). Takes the same filters as the search. The window "
+                        "defaults to the last 30 days and spans at most 366.",
+            responses=problem_responses(400, 401, 403, 422, 429))
+def mention_breakdown(
+    by: Annotated[Breakdown, Query(description="the field to count by")],
+    q: Annotated[str | None, Query(max_length=200, description="Chinese full-text query")] = None,
+    brand: Annotated[list[str], Query(description=BRAND_D)] = [],  # noqa: B006
+    source: Annotated[list[str], Query(description=SOURCE_D)] = [],  # noqa: B006
+    kind: Annotated[list[Kind], Query(description="post, comment or review")] = [],  # noqa: B006
+    sentiment: Annotated[list[Label], Query(description="positive, neutral or negative")] = [],  # noqa: B006
+    emotion: EmotionQ = [],  # noqa: B006
+    since: Annotated[str | None, Query(description="window start (default: until minus 30 days)",
+                                       examples=["2026-11-15T00:00:00+08:00"])] = None,
+    until: Annotated[str | None, Query(description="window end, exclusive (default: now)",
+                                       examples=["2026-11-22T00:00:00+08:00"])] = None,
+    include_dups: Annotated[bool, Query(description="false leaves near-duplicates out")] = True,
+    limit: Annotated[int, Query(ge=1, le=100, description="most rows to return")] = 20,
+    _principal=Depends(require_scope("read")),
+    store: Store = Depends(get_store),
+    settings: Settings = Depends(get_settings_dep),
+) -> BreakdownResponse:
+    s, u = window(since, until, zone(settings.timezone), default=BREAKDOWN_WINDOW, max_span=MAX_BREAKDOWN_WINDOW)
+    filters = Filters(q=text_query(q), brands=names(brand, "brand"), sources=names(source, "source"),
+                      kinds=list(dict.fromkeys(kind)), sentiments=list(dict.fromkeys(sentiment)),
+                      emotions=list(dict.fromkeys(emotion)), since=s, until=u, include_dups=include_dups)
+    counts = store.breakdown(filters, by, limit=limit)
+    return BreakdownResponse(by=by, since=s, until=u, total=store.count(filters),
+                             rows=[BreakdownRow(key=k, count=n) for k, n in counts.items()])
 
 
 @router.get("/mentions/{mention_id}", response_model=Mention, summary="One mention by id",

@@ -15,7 +15,7 @@ from api.params import names, window, zone
 from api.schemas import EmergingTermOut, TopicOut, TopicsResponse
 from core.mention import Mention
 from core.settings import Settings
-from store.base import Filters, SearchQuery, Store
+from store.base import Emotion, Filters, SearchQuery, Store
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["topics"])
@@ -41,24 +41,30 @@ def topics(
     keywords: Annotated[int, Query(ge=0, le=100, description="top keywords to return")] = 20,
     max_topics: Annotated[int, Query(ge=0, le=30, description="topic clusters to find")] = 8,
     emerging: Annotated[int, Query(ge=0, le=100, description="emerging terms to return")] = 20,
+    emotion: Annotated[list[Emotion], Query(
+        description="only mentions with these emotion(s): happy, angry, sad, fear, surprise or neutral; "
+                    "repeat for several", examples=[["angry"]])] = [],  # noqa: B006
     _principal=Depends(require_scope("read")),
     store: Store = Depends(get_store),
     settings: Settings = Depends(get_settings_dep),
 ) -> TopicsResponse:
     s, u = window(since, until, zone(settings.timezone), default=timedelta(days=7), max_span=MAX_WINDOW)
     brands = names([brand], "brand") if brand else []
-    filters = Filters(brands=brands, since=s, until=u)
+    emotions = list(dict.fromkeys(emotion))
+    filters = Filters(brands=brands, emotions=emotions, since=s, until=u)
     notes: list[str] = []
     total = store.count(filters)
     kw = store.top_keywords(filters, limit=keywords) if keywords else []
     sample: list[Mention] = []
     if max_topics or emerging:
-        sample = store.search(SearchQuery(brands=brands, since=s, until=u, limit=SAMPLE, include_dups=False)).items
+        sample = store.search(SearchQuery(brands=brands, emotions=emotions, since=s, until=u, limit=SAMPLE,
+                                          include_dups=False)).items
     clusters = _topics(sample, max_topics, notes) if max_topics else []
     rising: list[EmergingTermOut] = []
     if emerging and sample:
         span = u - s
-        base = store.search(SearchQuery(brands=brands, since=max(s - span * BASELINE_WINDOWS, s - MAX_WINDOW),
+        base = store.search(SearchQuery(brands=brands, emotions=emotions,
+                                        since=max(s - span * BASELINE_WINDOWS, s - MAX_WINDOW),
                                         until=s, limit=SAMPLE, include_dups=False)).items
         rising = _emerging([m.text for m in sample], [m.text for m in base], emerging, notes)
     elif emerging:

@@ -24,6 +24,7 @@ BRANDS = ("小米", "华为", "海底捞")
 SOURCES = ("weibo", "jd", "tieba")
 LABELS = ("positive", "neutral", "negative", None)
 TOUCHPOINTS = ("物流", "客服", "价格")
+EMOTIONS = ("happy", "angry", "sad", "fear", "surprise", "neutral")
 PHRASES = {
     "positive": "{b}的{t}真不错，点赞",
     "neutral": "{b}的{t}一般般吧",
@@ -55,6 +56,8 @@ def make_corpus(n: int = 240, seed: int = 7) -> list[Mention]:
             "text": PHRASES[label].format(b=brand, t=tp) + f" #{i}",
             "published_at": published.isoformat(), "brands": [brand], "sentiment": sentiment,
             "aspects": aspects, "keywords": [tp, brand], "metrics": {"likes": i % 17},
+            # Every 8th mention not scored for emotion; from the index, so the draws above stay as they were.
+            "emotion": None if i % 8 == 0 else EMOTIONS[(i * 5) % 6],
         }))
     return out
 

@@ -128,3 +128,87 @@ def test_batch_limits(client, keys):
     r = client.post("/v1/mentions:batch", content=b"{not json", headers=keys.h("write") | {
         "content-type": "application/json"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+
+
+# Emotions ---------------------------------------------------------------------------------------
+
+def test_emotion_filter_is_repeatable_and_combines_with_the_others(client, keys, seeded):
+    params = {"brand": "小米", "emotion": ["angry", "sad"], "sentiment": ["negative", "neutral"], "limit": 200}
+    page = client.get("/v1/mentions", params=params, headers=keys.h()).json()
+    want = {m.id for m in seeded if "小米" in m.brands and m.emotion in ("angry", "sad")
+            and m.sentiment is not None and m.sentiment.label in ("negative", "neutral")}
+    assert set(_ids(page)) == want and want and page["total"] == len(want)
+    assert all(m["emotion"] in ("angry", "sad") for m in page["items"])
+    one = client.get("/v1/mentions", params={"emotion": "fear", "limit": 200}, headers=keys.h()).json()
+    assert set(_ids(one)) == {m.id for m in seeded if m.emotion == "fear"} != set()
+    # Repeating a value changes nothing.
+    twice = client.get("/v1/mentions", params={"emotion": ["fear", "fear"], "limit": 200}, headers=keys.h()).json()
+    assert _ids(twice) == _ids(one)
+
+
+@pytest.mark.parametrize(("path", "extra"), [("/v1/mentions", {}), ("/v1/mentions/breakdown", {"by": "emotion"}),
+                                             ("/v1/touchpoints", {}), ("/v1/topics", {})])
+def test_an_unknown_emotion_is_a_422_naming_the_six(client, keys, seeded, path, extra):
+    r = client.get(path, params={"emotion": ["angry", "furious"], **extra}, headers=keys.h())
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    detail = r.json()["detail"]
+    assert detail.startswith("query.emotion.1:") and "'happy', 'angry', 'sad', 'fear', 'surprise' or 'neutral'" in detail
+
+
+def _breakdown(client, keys, **params):
+    window = {"since": T0.isoformat(), "until": (T0 + timedelta(days=3)).isoformat()}
+    r = client.get("/v1/mentions/breakdown", params=window | params, headers=keys.h())
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _ranked(counter: dict[str, int], limit: int = 20) -> list[dict]:
+    return [{"key": k, "count": n} for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def test_breakdown_by_emotion_matches_a_hand_count(client, keys, seeded):
+    from collections import Counter
+
+    body = _breakdown(client, keys, by="emotion")
+    assert body["by"] == "emotion" and body["total"] == len(seeded)
+    assert body["rows"] == _ranked(Counter(m.emotion or "unscored" for m in seeded))
+    # With filters: what the negative mentions of 华为 on weibo feel, top 3.
+    sub = [m for m in seeded if "华为" in m.brands and m.source == "weibo"
+           and m.sentiment is not None and m.sentiment.label == "negative"]
+    body = _breakdown(client, keys, by="emotion", brand="华为", source="weibo", sentiment="negative", limit=3)
+    assert body["rows"] == _ranked(Counter(m.emotion or "unscored" for m in sub), 3) and body["total"] == len(sub)
+    # And the other way round: the sentiments and sources of the angry mentions.
+    angry = [m for m in seeded if m.emotion == "angry"]
+    body = _breakdown(client, keys, by="sentiment", emotion="angry")
+    assert body["rows"] == _ranked(Counter(m.sentiment.label.value if m.sentiment else "unscored" for m in angry))
+    assert _breakdown(client, keys, by="source", emotion="angry")["rows"] == _ranked(Counter(m.source for m in angry))
+
+
+def test_breakdown_window_and_bad_input(client, keys, seeded):
+    half = T0 + timedelta(hours=36)
+    body = _breakdown(client, keys, by="emotion", until=half.isoformat())
+    assert body["total"] == sum(m.published_at < half for m in seeded)
+    empty = client.get("/v1/mentions/breakdown", params={"by": "emotion", "since": "2025-01-01", "until": "2025-02-01"},
+                       headers=keys.h()).json()
+    assert empty["rows"] == [] and empty["total"] == 0
+    for params, status, words in (({"by": "colour"}, 422, "by"), ({}, 422, "by"),
+                                  ({"by": "emotion", "since": "2024-01-01", "until": "2026-01-01"}, 400, "")):
+        r = client.get("/v1/mentions/breakdown", params=params, headers=keys.h())
+        assert r.status_code == status and words in r.json()["detail"], r.text
+    assert client.get("/v1/mentions/breakdown", params={"by": "emotion"}).status_code == 401
+
+
+def test_openapi_documents_the_emotion_parameter_and_breakdown(client):
+    spec = client.get("/openapi.json").json()
+
+    def param(path, name):
+        (p,) = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name]
+        return p
+
+    for path in ("/v1/mentions", "/v1/mentions/breakdown", "/v1/touchpoints", "/v1/topics"):
+        p = param(path, "emotion")
+        assert p["schema"]["type"] == "array" and "angry" in p["description"], path
+        assert p["schema"]["items"]["enum"] == ["happy", "angry", "sad", "fear", "surprise", "neutral"], path
+    assert "emotion" in param("/v1/mentions/breakdown", "by")["schema"]["enum"]
+    assert "BreakdownResponse" in spec["components"]["schemas"]

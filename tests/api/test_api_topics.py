@@ -69,3 +69,20 @@ def test_topic_input_validation(client, keys, path, params, status):
         status = 400
     r = client.get(path, params=params, headers=keys.h())
     assert r.status_code == status, r.text
+
+
+def test_touchpoints_and_topics_of_the_angry_mentions(client, keys, seeded):
+    r = client.get("/v1/touchpoints", params={"emotion": "angry", **WINDOW}, headers=keys.h())
+    assert r.status_code == 200, r.text
+    want: dict[str, Counter] = {}
+    for m in seeded:
+        if m.emotion == "angry":
+            for a in m.aspects:
+                want.setdefault(a.touchpoint, Counter())[a.sentiment.value] += 1
+    got = {row["touchpoint"]: (row["positive"], row["neutral"], row["negative"]) for row in r.json()["touchpoints"]}
+    assert got == {tp: (c["positive"], c["neutral"], c["negative"]) for tp, c in want.items()} and got
+    body = client.get("/v1/topics", params={"brand": "小米", "emotion": ["angry", "sad"], **WINDOW, "keywords": 3},
+                      headers=keys.h()).json()
+    n = sum(1 for m in seeded if "小米" in m.brands and m.emotion in ("angry", "sad"))
+    assert body["mentions"] == body["sample_size"] == n > 0
+    assert {k["term"]: k["count"] for k in body["keywords"]}.get("小米") == n

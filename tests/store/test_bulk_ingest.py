@@ -13,7 +13,7 @@ import store.sqlite_rows as sqlite_rows
 from bench.mentiongen import generate
 from core.errors import StoreError
 from core.mention import Mention
-from store.base import Filters, SearchQuery
+from store.base import EMOTIONS, Filters, SearchQuery
 from store.bulk import ingest_jsonl
 from store.sqlite import SqliteStore
 
@@ -21,7 +21,9 @@ END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _jsonl(tmp_path, n=1200, seed=3):
-    rows = [orjson.dumps(d) for d in generate(n, seed=seed, end=END, as_dict=True)]
+    # Emotions as the NLP head fills them (every 5th mention has none).
+    rows = [orjson.dumps({**d, "emotion": EMOTIONS[i % 6]} if i % 5 else d)
+            for i, d in enumerate(generate(n, seed=seed, end=END, as_dict=True))]
     # Bad lines, a blank line, and ids repeated later in the file (inside one chunk and across
     # chunks): the last copy wins, as with upsert.
     again = [orjson.dumps({**orjson.loads(rows[i]), "text": f"改过的文本 {i}"}) for i in (5, 700)]
@@ -34,8 +36,8 @@ def _jsonl(tmp_path, n=1200, seed=3):
 
 
 def _content(st: SqliteStore) -> list[tuple]:
-    return [tuple(r) for r in st._read("SELECT seq, id, published_us, label, engagement, brands, body FROM mentions "
-                                       "ORDER BY seq")]
+    return [tuple(r) for r in st._read("SELECT seq, id, published_us, label, engagement, coalesce(brands, '') || '|' || "
+                                       "coalesce(emotion, '-'), body FROM mentions ORDER BY seq")]
 
 
 @pytest.mark.parametrize(("workers", "start"), [(0, None), (2, "fork"), (2, "forkserver")])
@@ -66,6 +68,10 @@ def test_parallel_ingest_matches_in_process_upserts(tmp_path, workers, start):
     want = [(seq, i, pub, lab, eng, br, Mention.model_validate_json(body))
             for seq, i, pub, lab, eng, br, body in _content(ref)]
     assert strip == want
+    # The import path fills the emotion column from each line, as upsert() does.
+    emo = st._read("SELECT emotion, json_extract(body, '$.emotion') FROM mentions")
+    assert all(a == b for a, b in emo) and 0 < sum(a is not None for a, _ in emo) < len(emo)
+    assert st.count(Filters(emotions=["angry"])) == ref.count(Filters(emotions=["angry"])) > 0
     # Export walks every mention once, in ingest order, and full-text search finds them.
     seen, cursor = [], None
     while True:

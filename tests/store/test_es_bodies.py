@@ -104,6 +104,32 @@ def test_filters_become_bool_filters():
     assert b["must_not"] == [{"exists": {"field": "dup_of"}}]
 
 
+def test_emotions_are_a_terms_filter_on_the_keyword_field():
+    props = _props(eb.load_templates()["opmon-mentions"])
+    assert props["emotion"] == {"type": "keyword"}  # exact values: filterable and aggregatable
+    b = eb.filters_query(Filters(brands=["小米"], emotions=["angry", "sad"]))["bool"]
+    assert {"terms": {"emotion": ["angry", "sad"]}} in b["filter"]
+    assert {"terms": {"brands": ["小米"]}} in b["filter"]
+    assert not any("emotion" in c.get("terms", {}) for c in eb.filters_query(Filters())["bool"]["filter"])
+    body = eb.search_body(SearchQuery(emotions=["fear"], limit=5))
+    assert {"terms": {"emotion": ["fear"]}} in body["query"]["bool"]["filter"]
+    assert {"terms": {"emotion": ["happy"]}} in eb.count_body(Filters(emotions=["happy"]))["query"]["bool"]["filter"]
+
+
+def test_breakdown_by_emotion_is_a_terms_aggregation_with_unscored_for_missing():
+    body = eb.breakdown_body(Filters(brands=["小米"], emotions=["angry"]), "emotion", 4)
+    assert body["size"] == 0
+    assert body["aggs"]["b"] == {"terms": {"field": "emotion", "size": 4, "missing": "unscored",
+                                           "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+    assert {"terms": {"emotion": ["angry"]}} in body["query"]["bool"]["filter"]
+    # The response of that aggregation (Elasticsearch 8 shape), zero buckets dropped, ties by key, limited.
+    resp = {"aggregations": {"b": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 3, "buckets": [
+        {"key": "neutral", "doc_count": 9}, {"key": "unscored", "doc_count": 4}, {"key": "angry", "doc_count": 4},
+        {"key": "sad", "doc_count": 0}]}}}
+    assert eb.parse_breakdown(resp, "emotion", 2) == {"neutral": 9, "angry": 4}
+    assert eb.parse_breakdown(resp, "emotion", 10) == {"neutral": 9, "angry": 4, "unscored": 4}
+
+
 def test_single_character_and_punctuation_queries():
     assert eb.text_clause("米")["multi_match"]["fields"] == ["title.uni", "text.uni"]
     assert eb.text_clause("ＡＢ")["multi_match"]["query"] == "ab"

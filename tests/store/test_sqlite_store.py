@@ -148,6 +148,61 @@ def test_both_search_plans_return_the_same_pages(sqlite_store):
         assert pages(**q) == by_sort and by_sort[1] == len(by_sort[0]) > 0, q
 
 
+def test_emotion_filters_take_every_search_plan_and_never_the_rollups(sqlite_store):
+    from store.base import EMOTIONS
+
+    rng = random.Random(2)
+    ms = [m.model_copy(update={"emotion": rng.choice([*EMOTIONS, None])})
+          for m in generate(500, seed=8, days=10, end=END)]
+    sqlite_store.upsert(ms)
+    since = END - timedelta(days=4)  # whole hours: a count the rollups could answer without emotions
+    queries = [dict(emotions=["angry"]), dict(q="物流", emotions=["happy", "sad"]),
+               dict(q="小米", brands=["小米"], emotions=["neutral"], since=since),
+               dict(brands=["小米", "华为"], emotions=["fear", "surprise"], sort="engagement"),
+               dict(brands=["小米"], emotions=["angry"], since=since)]
+    for q in queries:
+        got = []
+        for threshold in (10**9, 0):  # sort the candidates / walk the sort index
+            sqlite_store.fts_walk_threshold = threshold
+            out, cur, total = [], None, None
+            while True:
+                page = sqlite_store.search(SearchQuery(limit=6, cursor=cur, **q))
+                total = page.total if cur is None else total
+                out += [m.id for m in page.items]
+                cur = page.next_cursor
+                if cur is None:
+                    break
+            got.append((out, total))
+        want = {m.id for m in ms if m.emotion in q["emotions"]
+                and (not q.get("brands") or set(m.brands) & set(q["brands"]))
+                and (not q.get("q") or q["q"] in f"{m.title or ''}\n{m.text}")
+                and (q.get("since") is None or m.published_at >= q["since"])}
+        assert got[0] == got[1] and set(got[0][0]) == want and got[0][1] == len(want) > 0, q
+    f = Filters(brands=["小米"], emotions=["angry"], since=since)
+    assert sqlite_store._count_from_rollup(f) is None  # the rollups have no emotion dimension
+    assert sqlite_store.count(f) == sum("小米" in m.brands and m.emotion == "angry" and m.published_at >= since
+                                        for m in ms)
+    # Updates move mentions between emotions, brands and times: the brand rows (which carry the
+    # emotion) follow, and brand + emotion answers stay exact.
+    changed = [m.model_copy(update={"emotion": rng.choice([*EMOTIONS, None]),
+                                    "brands": rng.choice([m.brands, ["小米"], ["小米", "华为"]]),
+                                    "published_at": m.published_at + timedelta(hours=rng.randint(-5, 5))})
+               for m in rng.sample(ms, 200)]
+    sqlite_store.upsert(changed)
+    assert sqlite_store.rollup_mismatches() == []
+    now = {m.id: m for m in ms} | {m.id: m.model_copy(update={"emotion": m.emotion or prev.emotion})
+                                   for m, prev in ((c, next(x for x in ms if x.id == c.id)) for c in changed)}
+    for emotions in (["angry"], ["happy", "fear"]):
+        f = Filters(brands=["小米", "华为"], emotions=emotions, since=since)
+        want = {i for i, m in now.items() if set(m.brands) & {"小米", "华为"} and m.emotion in emotions
+                and m.published_at >= since}
+        got = {m.id for m in sqlite_store.search(SearchQuery(limit=1000, **f.model_dump())).items}
+        assert got == want and sqlite_store.count(f) == len(want)
+        assert sqlite_store.breakdown(f.model_copy(update={"emotions": []}), "emotion")[emotions[0]] == sum(
+            bool(set(m.brands) & {"小米", "华为"}) and m.emotion == emotions[0] and m.published_at >= since
+            for m in now.values())
+
+
 def test_counts_from_rollups_equal_counts_of_rows(sqlite_store):
     ms = list(generate(500, seed=9, days=10, end=END))
     sqlite_store.upsert(ms)

@@ -5,16 +5,18 @@ Expected answers are computed in plain Python from the same mentions, never hard
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from bench.mentiongen import generate
 from core.errors import InvalidInput
 from core.mention import Mention
-from store.base import Filters, SearchQuery, SeriesQuery, TrendQuery
+from store.base import EMOTIONS, Filters, SearchQuery, SeriesQuery, TrendQuery
 from store.cjk import normalize
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -352,3 +354,86 @@ def test_week_trend_in_shanghai_counts_whole_monday_weeks(loaded, corpus):
         assert b.total == sum(b.start <= m.published_at < b.start + timedelta(weeks=1) for m in corpus)
         assert b.negative == sum(b.start <= m.published_at < b.start + timedelta(weeks=1)
                                  and m.sentiment is not None and m.sentiment.label == "negative" for m in corpus)
+
+
+# Emotions ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def emo_corpus() -> list[Mention]:
+    """Generated mentions with emotions as the NLP head fills them; some have none yet."""
+    rng = random.Random(4)
+    return [m.model_copy(update={"emotion": rng.choice([*EMOTIONS, "neutral", None])})
+            for m in generate(300, seed=9, days=20, end=END)]
+
+
+def _sorted_counts(values) -> dict[str, int]:
+    return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def test_emotion_filters_combine_with_brand_time_text_and_sentiment(store, emo_corpus):
+    store.upsert(emo_corpus)
+    since, until = END - timedelta(days=12), END - timedelta(days=2)
+    brand = Counter(b for m in emo_corpus for b in m.brands).most_common(1)[0][0]
+    cases = [
+        dict(emotions=["angry"]),
+        dict(emotions=["angry", "sad"], brands=[brand], since=since, until=until),
+        dict(emotions=["happy"], sentiments=["positive", "neutral"], sources=["weibo", "jd", "tieba"]),
+        # Text + one brand is a dedicated search plan in the embedded store: the emotion must hold there too.
+        dict(q="物流", brands=[brand], emotions=["neutral", "fear"]),
+        dict(emotions=["surprise"], kinds=["review"], since=since),
+    ]
+
+    def matches(m: Mention, c: dict) -> bool:
+        text = [m.title or "", m.text]
+        return (m.emotion in c["emotions"]
+                and (not c.get("brands") or bool(set(m.brands) & set(c["brands"])))
+                and (not c.get("sources") or m.source in c["sources"])
+                and (not c.get("kinds") or m.kind in c["kinds"])
+                and (not c.get("sentiments") or (m.sentiment is not None and m.sentiment.label in c["sentiments"]))
+                and (c.get("since") is None or m.published_at >= c["since"])
+                and (c.get("until") is None or m.published_at < c["until"])
+                and (c.get("q") is None or any(c["q"] in t for t in text)))
+
+    for c in cases:
+        want = [m for m in emo_corpus if matches(m, c)]
+        assert want, f"the corpus should exercise {c}"
+        assert ids(all_pages(store, limit=7, **c)) == ids(newest(want)), c
+        assert store.count(Filters(**c)) == len(want), c
+        assert store.search(SearchQuery(limit=3, **c)).total == len(want), c
+
+
+def test_breakdown_by_emotion_counts_unscored_mentions_too(store, emo_corpus):
+    store.upsert(emo_corpus)
+    assert store.breakdown(Filters(), "emotion") == _sorted_counts(m.emotion or "unscored" for m in emo_corpus)
+    brand = emo_corpus[0].brands[0]
+    sub = [m for m in emo_corpus if brand in m.brands and m.sentiment and m.sentiment.label == "negative"]
+    assert store.breakdown(Filters(brands=[brand], sentiments=["negative"]), "emotion", limit=2) == dict(
+        list(_sorted_counts(m.emotion or "unscored" for m in sub).items())[:2])
+    # And the other way round: sentiments of the angry mentions.
+    angry = [m for m in emo_corpus if m.emotion == "angry"]
+    assert store.breakdown(Filters(emotions=["angry"]), "sentiment") == _sorted_counts(
+        m.sentiment.label.value if m.sentiment else "unscored" for m in angry)
+
+
+def test_an_update_moves_a_mention_between_emotions_and_a_recrawl_keeps_it(store):
+    store.upsert([mk(1, "客服态度太差了", brands=["小米"], emotion="angry"), mk(2, "还行", emotion="neutral")])
+    assert store.count(Filters(emotions=["angry"])) == 1
+    store.upsert([mk(1, "客服后来解决了", brands=["小米"], emotion="happy")])
+    assert store.count(Filters(emotions=["angry"])) == 0
+    assert ids(all_pages(store, emotions=["happy"], brands=["小米"])) == ["weibo:1"]
+    store.upsert([mk(1, "客服后来解决了", brands=["小米"], metrics={"likes": 9})])  # a re-crawl: no emotion
+    assert store.get("weibo:1").emotion == "happy"
+    assert store.breakdown(Filters(), "emotion") == {"happy": 1, "neutral": 1}
+
+
+def test_only_the_six_emotions_are_accepted_as_filters():
+    assert EMOTIONS == ("happy", "angry", "sad", "fear", "surprise", "neutral")
+    with pytest.raises(ValidationError, match="'happy', 'angry', 'sad', 'fear', 'surprise' or 'neutral'"):
+        Filters(emotions=["furious"])
+    with pytest.raises(ValidationError):
+        SearchQuery(emotions=["Angry"])
+
+
+def test_store_emotions_are_the_labels_the_nlp_head_gives():
+    nlp_emotion = pytest.importorskip("nlp.emotion")
+    assert set(nlp_emotion.EMOTIONS) == set(EMOTIONS)
