@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +25,11 @@ class Kind(StrEnum):
     post = "post"
     comment = "comment"
     review = "review"
+
+
+# The SMP2020-EWECT emotions the bundled model's emotion head gives (nlp/emotion.py); any other value
+# is rejected like an unknown sentiment label.
+Emotion = Literal["happy", "angry", "sad", "fear", "surprise", "neutral"]
 
 
 class Label(StrEnum):
@@ -85,7 +91,7 @@ class Mention(_Strict):
     # Enrichment, filled by pipelines after the spider.
     brands: list[str] = Field(default_factory=list)
     sentiment: Sentiment | None = None
-    emotion: str | None = None
+    emotion: Emotion | None = None  # None: not measured (a model without an emotion head, or unscored)
     keywords: list[str] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
     aspects: list[Aspect] = Field(default_factory=list)

@@ -13,16 +13,14 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from core.mention import Kind, Label, Mention
+from core.mention import Emotion, Kind, Label, Mention
 
 Interval = Literal["5min", "hour", "day", "week"]
 SplitBy = Literal["source", "brand"]
 Breakdown = Literal["source", "location", "sentiment", "emotion", "brand", "kind", "touchpoint"]
 SENTIMENT_KEYS = ("positive", "neutral", "negative", "unscored")
-# The labels the NLP emotion head gives `Mention.emotion` (nlp/emotion.py EMOTIONS; a test keeps
-# the two equal). Filters accept only these; a breakdown by emotion counts mentions without one
-# under "unscored", like the sentiment breakdown.
-Emotion = Literal["happy", "angry", "sad", "fear", "surprise", "neutral"]
+# Filters accept only the labels `Mention.emotion` may hold; a breakdown by emotion counts mentions
+# without one under "unscored", like the sentiment breakdown.
 EMOTIONS: tuple[str, ...] = get_args(Emotion)
 
 

@@ -14,7 +14,7 @@ def make(**kw):
 
 
 def test_valid_mention_round_trips_through_json():
-    m = make(metrics={"likes": 3, "rating": None}, author={"id": "1", "name": "a"})
+    m = make(metrics={"likes": 3, "rating": None}, author={"id": "1", "name": "a"}, emotion="angry")
     again = Mention.model_validate_json(m.model_dump_json())
     assert again == m
     assert again.published_at.utcoffset() == timedelta(hours=8)
@@ -31,6 +31,7 @@ def test_valid_mention_round_trips_through_json():
         ({"source": "Weibo!", "id": "Weibo!:1"}, "source"),
         ({"sentiment": {"label": "angry", "probs": {}, "score": 0, "model": "x"}}, "sentiment.label"),
         ({"metrics": {"rating": 7}}, "rating"),
+        ({"emotion": "joy"}, "emotion"),  # only the six emotions the NLP head gives
         ({"unknown_field": 1}, "unknown_field"),
     ],
 )
