@@ -121,14 +121,6 @@ class Analyzer:
     def score_texts(self, texts: Sequence[str]) -> list[Sentiment]:
         return self.pipeline(list(texts))
 
-    def _score(self, texts, sentences, words, sent_words):
-        """(texts' probs, sentences' probs, texts' emotion probs or None), in one model call."""
-        return self.pipeline.score_with_aspects(texts, sentences, normalised=True, words=words,
-                                                sentence_words=sent_words, emotion=self.pipeline.emotion is not None)
-
-    def _emotions(self, probs, n: int) -> list[str | None]:
-        return self.pipeline.emotion_labels(probs, n)
-
     def score_texts_with_emotion(self, texts: Sequence[str]) -> tuple[list[Sentiment], list[str | None]]:
         """`score_texts`, plus each text's emotion (None without an emotion head), in one pass."""
         return self.pipeline.score(list(texts))
@@ -159,9 +151,11 @@ class Analyzer:
             if getattr(self.pipeline, "uses_words", False):  # cut once: the keywords reuse these words
                 words = [self.words(t) for t in unique_texts]
                 sent_words = [self.words(s) for s in unique_sentences]
-            doc_probs, sent_probs, emo_probs = self._score(unique_texts, unique_sentences, words, sent_words)
+            doc_probs, sent_probs, emo_probs = self.pipeline.score_with_aspects(
+                unique_texts, unique_sentences, normalised=True, words=words, sentence_words=sent_words,
+                emotion=self.pipeline.emotion is not None)
             doc_sent = dict(zip(unique_texts, self.pipeline.postprocess(doc_probs), strict=True))
-            doc_emotion = dict(zip(unique_texts, self._emotions(emo_probs, len(unique_texts)), strict=True))
+            doc_emotion = dict(zip(unique_texts, self.pipeline.emotion_labels(emo_probs, len(unique_texts)), strict=True))
             sent_row = {s: i for i, s in enumerate(unique_sentences)}
             self.pipeline.record(len(unique_texts), time.perf_counter() - started)
         else:

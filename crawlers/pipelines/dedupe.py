@@ -28,6 +28,11 @@ from store.base import SearchQuery
 logger = logging.getLogger(__name__)
 
 
+def _norm(mention) -> str:
+    """What near-duplicates are judged on: title and text, without what varies between copies."""
+    return fingerprint_text(f"{mention.title or ''}{mention.text}")
+
+
 class DedupePipeline(Stage):
     stage = "dedupe"
 
@@ -54,7 +59,7 @@ class DedupePipeline(Stage):
             self.stats.inc_value("pipeline/dedupe/seed_failed")
             return
         for m in reversed(stored):  # oldest first: the earliest copy stands for the others
-            norm = fingerprint_text(f"{m.title or ''}{m.text}")
+            norm = _norm(m)
             if len(norm) >= self.min_chars:
                 self._original_of(norm, m.dup_of or m.id)
         self.stats.set_value("pipeline/dedupe/seeded", len(stored))
@@ -90,7 +95,7 @@ class DedupePipeline(Stage):
         self.seen_ids.add(mention.id)
         if mention.dup_of:
             return mention
-        norm = fingerprint_text(f"{mention.title or ''}{mention.text}")
+        norm = _norm(mention)
         if len(norm) < self.min_chars:
             return mention
         original = self._original_of(norm, mention.id)
