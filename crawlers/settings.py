@@ -83,6 +83,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.ProxyRotationMiddleware": 740,
 }
 EXTENSIONS = {
+    # with -s JOBDIR: resume only what Scrapy closed cleanly; one crawl per JOBDIR (crawlers/jobdir.py)
+    "crawlers.jobdir.JobdirGuard": 100,
     "crawlers.extensions.CrawlOutcome": 500,
     "crawlers.extensions.GcTuning": 900,
 }

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 
-from crawl_testkit import PAGES, REPO
+import pytest
+from crawl_testkit import FAST_SETTINGS, PAGES, REPO
 
 W = PAGES / "weibo"
 JSON = "application/json; charset=utf-8"
@@ -39,6 +43,83 @@ def test_jobdir_resume_completes_without_duplicates(replay_server, run_crawl, tm
     assert len(ids) == 8  # (page 2 repeats a page-1 post: the second run re-emits it as an update)
     with sqlite3.connect(tmp_path / "data" / "mentions.db") as db:
         assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 8
+
+
+_OPINIONS = ["续航不错", "屏幕太暗了", "客服回复很慢", "拍照清晰", "发热严重", "物流很快", "系统卡顿", "性价比高"]
+
+
+def _generated_page(n: int, per_page: int) -> bytes:
+    """A getIndex page with `per_page` distinct posts, newest first across pages."""
+    group = []
+    for i in range(per_page):
+        k = (n - 1) * per_page + i
+        mid = str(5_200_000_000_000_000 + k)
+        created = datetime(2026, 11, 21, 12, 0, tzinfo=timezone(timedelta(hours=8))) - timedelta(minutes=k)
+        text = f"第{k}位用户：小米手机{_OPINIONS[k % 8]}，{_OPINIONS[(k // 8) % 8]}，编号{k * 7919}"
+        group.append({"card_type": 9, "mblog": {
+            "created_at": created.strftime("%a %b %d %H:%M:%S +0800 %Y"), "id": mid, "mid": mid, "text": text,
+            "user": {"id": 1000 + k, "screen_name": f"用户{k}"}, "reposts_count": 0, "comments_count": 0,
+            "attitudes_count": 0}})
+    body = {"ok": 1, "data": {"cards": [{"card_type": 11, "card_group": group}]}}
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_with_jobdir_loses_nothing(replay_server, run_crawl, tmp_path):
+    # Scrapy flushes the seen-request fingerprints every ~200 requests but saves its queue's index only
+    # on a clean close: killed after 260 pages, the JOBDIR holds "seen" for the start pages and no queue.
+    # Resuming from that used to end "empty" at once, with 80 of 300 pages never crawled.
+    pages, per_page, stall = 300, 2, 261
+    replay_server.add("/", body=W / "home.html")
+    stalled = []
+    for n in range(1, pages + 1):
+        route = replay_server.add(SEARCH, query={"page": str(n)}, body=_generated_page(n, per_page),
+                                  content_type=JSON, delay=60 if n >= stall else 0)
+        if n >= stall:
+            stalled.append(route)
+    replay_server.add(SEARCH, body=W / "search_empty.json", content_type=JSON)
+    job, data = tmp_path / "job", tmp_path / "data"
+    args = {"keyword": "小米", "pages": str(pages), "base_url": replay_server.url}
+    settings = {"JOBDIR": str(job), "PAGE_LOOKAHEAD": "4", "CONCURRENT_REQUESTS": "4"}
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "weibo"]
+    for k, v in args.items():
+        cmd += ["-a", f"{k}={v}"]
+    for k, v in {**FAST_SETTINGS, **settings, "LOG_FILE": str(tmp_path / "first.log")}.items():
+        cmd += ["-s", f"{k}={v}"]
+    env = {**os.environ, "OPMON_NLP_ENABLED": "false", "OPMON_DATA_DIR": str(data)}
+    first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while replay_server.hits(SEARCH, page=str(stall)) == 0:
+            assert first.poll() is None, "the crawl ended before it reached the stalled pages"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # the items of the pages before the stall reach the store
+        # a second crawl on the same JOBDIR while the first runs is refused, and touches nothing
+        rival = run_crawl("weibo", args, settings=settings, env={"OPMON_DATA_DIR": str(tmp_path / "rival")})
+        assert rival.returncode != 0
+        assert f"JOBDIR {job} is in use by another running crawl (running pid={first.pid}" in rival.log
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # no close, no flush
+        first.wait()
+    assert (job / "requests.seen").stat().st_size > 0
+    assert not (job / "requests.queue" / "active.json").exists()
+    for route in stalled:
+        route.delay = 0
+
+    second = run_crawl("weibo", args, settings=settings, env={"OPMON_DATA_DIR": str(data)}, timeout=120)
+    assert second.finish_reason == "finished", second.log[-2000:]
+    assert second.stats.get("jobdir/reset_unclean") == 1
+    assert f"JOBDIR {job} was left by a crawl that did not stop cleanly" in second.log
+    with sqlite3.connect(data / "mentions.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == pages * per_page
+    # a clean end leaves the JOBDIR resumable: the next run starts from it (no reset), finds every
+    # page seen, and ends without fetching a search page again
+    hits_before = replay_server.hits(SEARCH)
+    third = run_crawl("weibo", args, settings=settings, env={"OPMON_DATA_DIR": str(data)})
+    assert third.returncode == 0 and "jobdir/reset_unclean" not in third.stats
+    assert replay_server.hits(SEARCH) == hits_before
 
 
 def test_dead_proxy_is_benched_and_the_live_one_carries_the_crawl(replay_server, run_crawl):
