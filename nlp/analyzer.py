@@ -155,7 +155,8 @@ class Analyzer:
                 unique_texts, unique_sentences, normalised=True, words=words, sentence_words=sent_words,
                 emotion=self.pipeline.emotion is not None)
             doc_sent = dict(zip(unique_texts, self.pipeline.postprocess(doc_probs), strict=True))
-            doc_emotion = dict(zip(unique_texts, self.pipeline.emotion_labels(emo_probs, len(unique_texts)), strict=True))
+            doc_emotion = dict(zip(unique_texts, self.pipeline.emotion_labels(emo_probs, len(unique_texts), doc_probs),
+                                   strict=True))
             sent_row = {s: i for i, s in enumerate(unique_sentences)}
             self.pipeline.record(len(unique_texts), time.perf_counter() - started)
         else:

@@ -449,11 +449,13 @@ class SentimentPipeline:
             out[i] = docs[row_of[s]] if s in row_of else rest_p[rest_row[s]]
         return docs, out, emo
 
-    def emotion_labels(self, probs: np.ndarray | None, n: int) -> list[str | None]:
-        """The emotion of each of n texts from the head's probabilities; all None without a head."""
+    def emotion_labels(self, probs: np.ndarray | None, n: int,
+                       sentiment: np.ndarray | None = None) -> list[str | None]:
+        """The emotion of each of n texts from the head's probabilities (and, for the head's
+        consistency rule, the same texts' sentiment probabilities); all None without a head."""
         if probs is None or self.emotion is None:
             return [None] * n
-        return self.emotion.labels(probs)
+        return self.emotion.labels(probs, sentiment)
 
     def score(self, texts: Sequence[str]) -> tuple[list[Sentiment], list[str | None]]:
         """(`__call__`'s sentiments, the texts' emotions): one pass for both."""
@@ -461,7 +463,7 @@ class SentimentPipeline:
         probs, emo = self._predict(list(texts), emotion=True)
         result = self.postprocess(probs)
         self.record(len(result), time.perf_counter() - started)
-        return result, self.emotion_labels(emo, len(result))
+        return result, self.emotion_labels(emo, len(result), probs)
 
     def postprocess(self, probs: np.ndarray) -> list[Sentiment]:
         result = []

@@ -170,15 +170,55 @@ def test_low_confidence_falls_back_to_neutral():
     assert head.labels(probs) == ["angry", "angry", "sad"]
 
 
+def test_sentiment_consistency_rule():
+    from nlp.emotion import EmotionHead
+
+    classes = ["angry", "fear", "happy", "neutral", "sad", "surprise"]
+    head = EmotionHead(np.zeros((4, 6), dtype=np.float32), np.zeros(6), classes, 0.0, sentiment_consistency=0.7)
+    onehot = np.eye(6, dtype=np.float32)
+    emo = onehot[[0, 4, 1, 2, 2, 5, 0]]  # angry, sad, fear, happy, happy, surprise, angry
+    sentiment = np.array([  # negative, neutral, positive
+        [0.1, 0.1, 0.8],    # angry, clearly positive text -> happy
+        [0.2, 0.2, 0.6],    # sad, positive below t -> sad
+        [1.0, 1.0, 8.0],    # fear, unnormalised rows are normalised (0.8 positive) -> happy
+        [0.9, 0.05, 0.05],  # happy, clearly negative text -> neutral
+        [0.1, 0.1, 0.8],    # happy, positive -> happy
+        [0.1, 0.1, 0.8],    # surprise is left alone
+        [0.8, 0.1, 0.1],    # angry, negative -> angry
+    ])
+    assert head.labels(emo, sentiment) == ["happy", "sad", "happy", "neutral", "happy", "surprise", "angry"]
+    assert head.labels(emo) == ["angry", "sad", "fear", "happy", "happy", "surprise", "angry"]  # no sentiment
+    head.sentiment_consistency = 0.0
+    assert head.labels(emo, sentiment) == head.labels(emo)  # off
+
+
+def test_analyze_applies_the_consistency_rule(emotion_model):
+    from nlp.analyzer import Analyzer
+    from nlp.sentiment import SentimentPipeline
+
+    model, _ = emotion_model
+    pipeline = SentimentPipeline.load(str(model), device="cpu", threads=1)
+    mentions = [_m(i, t) for i, t in enumerate(PROBES.values())]
+    pipeline.emotion.sentiment_consistency = 0.0
+    plain = [m.emotion for m in Analyzer(pipeline).analyze(mentions)]
+    assert {"angry", "sad", "fear", "happy"} <= set(plain)
+    # t tiny: every text counts as both "positive" and "negative" enough, so a negative emotion turns
+    # happy and then neutral; only the analyzer handing its sentiment rows to the head can do that
+    pipeline.emotion.sentiment_consistency = 1e-12
+    ruled = [m.emotion for m in Analyzer(pipeline).analyze(mentions)]
+    assert ruled == ["neutral" if e in ("angry", "sad", "fear", "happy") else e for e in plain]
+
+
 def test_saved_head_round_trips(tmp_path):
     from nlp.emotion import EmotionHead
 
     coef = np.zeros((50, 2), dtype=np.float32)
     coef[[3, 17]] = [[0.5, -0.25], [1.0, 2.0]]  # only rows some text used are stored
-    EmotionHead(coef, np.array([0.1, -0.1]), ["happy", "neutral"], 0.3, "abc").save(tmp_path)
+    EmotionHead(coef, np.array([0.1, -0.1]), ["happy", "neutral"], 0.3, "abc", 0.7).save(tmp_path)
     back = EmotionHead.load(tmp_path)
     np.testing.assert_array_equal(back.coef_t, coef)
     assert (back.classes, back.min_confidence, back.fingerprint) == (["happy", "neutral"], 0.3, "abc")
+    assert back.sentiment_consistency == 0.7
 
 
 def test_card_renders_the_emotion_section():
