@@ -52,6 +52,8 @@ class TrendPoint(BaseModel):
 class TrendSeries(BaseModel):
     brand: str | None = Field(description="the brand, or null for all mentions")
     source: str | None = Field(default=None, description="the source when split_by=source")
+    emotion: str | None = Field(default=None, description='the emotion when split_by=emotion; "unscored" for '
+                                                          "mentions without one")
     total: int
     net_sentiment: float | None
     buckets: list[TrendPoint]
@@ -78,18 +80,28 @@ class TrendResponse(BaseModel):
     tz: str
     since: datetime
     until: datetime
-    split_by: Literal["source"] | None
+    split_by: Literal["source", "emotion"] | None
     series: list[TrendSeries]
     share_of_voice: ShareOfVoice | None = Field(description="present when several brands were asked for")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "interval": "day", "tz": "Asia/Shanghai", "since": "2026-11-20T00:00:00+08:00",
         "until": "2026-11-22T00:00:00+08:00", "split_by": None,
-        "series": [{"brand": "小米", "source": None, "total": 30, "net_sentiment": -0.2, "buckets": [
+        "series": [{"brand": "小米", "source": None, "emotion": None, "total": 30, "net_sentiment": -0.2, "buckets": [
             {"start": "2026-11-20T00:00:00+08:00", "total": 10, "positive": 3, "neutral": 4, "negative": 3,
              "unscored": 0, "net_sentiment": 0.0},
             {"start": "2026-11-21T00:00:00+08:00", "total": 20, "positive": 3, "neutral": 8, "negative": 9,
              "unscored": 0, "net_sentiment": -0.3}]}],
+        "share_of_voice": None,
+    }, {  # ?brand=小米&emotion=angry&emotion=sad&split_by=emotion
+        "interval": "day", "tz": "Asia/Shanghai", "since": "2026-11-20T00:00:00+08:00",
+        "until": "2026-11-21T00:00:00+08:00", "split_by": "emotion",
+        "series": [{"brand": "小米", "source": None, "emotion": "angry", "total": 9, "net_sentiment": -0.7778,
+                    "buckets": [{"start": "2026-11-20T00:00:00+08:00", "total": 9, "positive": 0,
+                                 "neutral": 2, "negative": 7, "unscored": 0, "net_sentiment": -0.7778}]},
+                   {"brand": "小米", "source": None, "emotion": "sad", "total": 4, "net_sentiment": -0.5,
+                    "buckets": [{"start": "2026-11-20T00:00:00+08:00", "total": 4, "positive": 0,
+                                 "neutral": 2, "negative": 2, "unscored": 0, "net_sentiment": -0.5}]}],
         "share_of_voice": None,
     }]})
 

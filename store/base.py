@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 from core.mention import Emotion, Kind, Label, Mention
 
 Interval = Literal["5min", "hour", "day", "week"]
-SplitBy = Literal["source", "brand"]
+SplitBy = Literal["source", "brand", "emotion"]
 Breakdown = Literal["source", "location", "sentiment", "emotion", "brand", "kind", "touchpoint"]
 SENTIMENT_KEYS = ("positive", "neutral", "negative", "unscored")
+UNSCORED = "unscored"  # the key of mentions without an emotion: breakdowns and trend splits
 # Filters accept only the labels `Mention.emotion` may hold; a breakdown by emotion counts mentions
 # without one under "unscored", like the sentiment breakdown.
 EMOTIONS: tuple[str, ...] = get_args(Emotion)
@@ -53,16 +54,22 @@ class SearchPage(BaseModel):
 class TrendQuery(BaseModel):
     brands: list[str] = Field(default_factory=list, description="empty = all mentions")
     sources: list[str] = Field(default_factory=list)
+    emotions: list[Emotion] = Field(
+        default_factory=list, description="any of these emotions (empty = all). An emotion filter or "
+        "split is counted from the mentions, not the rollups (which have no emotion): slower on long ranges")
     since: datetime
     until: datetime
     interval: Interval = "day"
     tz: str = "Asia/Shanghai"
-    split_by: SplitBy | None = None
+    split_by: SplitBy | None = Field(
+        default=None, description='also split by source, brand or emotion. By emotion, the keys are the '
+        'requested emotions (or all six) plus "unscored" for mentions without an emotion, when there are any '
+        '(as in a breakdown by emotion)')
 
 
 class TrendBucket(BaseModel):
     start: datetime = Field(description="bucket start, aware, in the query's time zone")
-    key: str | None = Field(default=None, description="the split value (source or brand) or None")
+    key: str | None = Field(default=None, description="the split value (source, brand or emotion) or None")
     total: int
     positive: int
     neutral: int
@@ -140,9 +147,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def trend(self, query: TrendQuery) -> list[TrendBucket]:
-        """Counts per bucket split by sentiment (and optionally by source or brand), empty buckets
-        filled with zeros, bucket starts aligned in `query.tz` (weeks start on Monday).
-        Answered from rollups, never a scan of raw mentions."""
+        """Counts per bucket split by sentiment (and optionally by source, brand or emotion), empty
+        buckets filled with zeros, bucket starts aligned in `query.tz` (weeks start on Monday).
+        Answered from the rollups where they can answer exactly; emotion filters and splits (and, in
+        SQLite, several brands in one series) count the matching mentions through the indexes."""
 
     @abc.abstractmethod
     def top_keywords(self, filters: Filters, limit: int = 20) -> list[KeywordCount]: ...

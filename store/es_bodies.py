@@ -15,6 +15,8 @@ from core.errors import InvalidInput
 from core.mention import Mention
 from store import cursor as cursors
 from store.base import (
+    EMOTIONS,
+    UNSCORED,
     Breakdown,
     Filters,
     KeywordCount,
@@ -217,13 +219,22 @@ def trend_body(q: TrendQuery, starts: list[datetime], end: datetime) -> dict:
         flt.append({"terms": {"brands": list(q.brands)}})
     if q.sources:
         flt.append({"terms": {"source": list(q.sources)}})
+    if q.emotions:
+        flt.append({"terms": {"emotion": list(q.emotions)}})
     hist = _histogram(q, starts)
     if q.split_by is None:
         aggs = {"h": hist}
+    elif q.split_by == "emotion":
+        # Every emotion asked for (or all six) and, without a filter, "unscored" for mentions
+        # that have none, as in the embedded store and breakdown?by=emotion.
+        terms: dict = {"field": "emotion", "size": len(q.emotions) if q.emotions else len(EMOTIONS) + 1}
+        if not q.emotions:
+            terms["missing"] = UNSCORED
+        aggs = {"k": {"terms": terms, "aggs": {"h": hist}}}
     else:
         field = "brands" if q.split_by == "brand" else "source"
         keys = q.brands if q.split_by == "brand" else q.sources
-        terms: dict = {"field": field, "size": len(keys) if keys else MAX_TERMS}
+        terms = {"field": field, "size": len(keys) if keys else MAX_TERMS}
         if keys:
             terms["include"] = list(keys)
         aggs = {"k": {"terms": terms, "aggs": {"h": hist}}}
@@ -237,7 +248,8 @@ def parse_trend(resp: dict, q: TrendQuery, starts: list[datetime]) -> list[Trend
     if q.split_by is None:
         groups = [(None, resp["aggregations"]["h"]["buckets"])]
     else:
-        for k in (q.brands if q.split_by == "brand" else q.sources):
+        keys = {"brand": q.brands, "source": q.sources, "emotion": q.emotions or EMOTIONS}[q.split_by]
+        for k in keys:
             acc[k] = [[0] * 5 for _ in starts]
         groups = [(b["key"], b["h"]["buckets"]) for b in resp["aggregations"]["k"]["buckets"]]
         if not groups and not acc:

@@ -6,8 +6,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from api_testkit import EMOTIONS as EMOTION_NAMES
 from api_testkit import HOURS, T0
 
+from api.routes.trends import TrendResponse as RouteTrendResponse
 from api.schemas import TrendResponse
 
 WINDOW = {"since": T0.isoformat(), "until": (T0 + timedelta(hours=HOURS)).isoformat()}
@@ -104,3 +106,112 @@ def test_default_window_is_recent(client, keys):
     until = datetime.fromisoformat(r["until"])
     assert timedelta(0) <= datetime.now(UTC) - until < timedelta(minutes=5)
     assert until - datetime.fromisoformat(r["since"]) == timedelta(days=2)
+
+
+# Emotion: ?emotion= filter and split_by=emotion -------------------------------------------------
+
+def _sh_day(m) -> datetime:
+    t = m.published_at.astimezone(T0.tzinfo)
+    return datetime(t.year, t.month, t.day, tzinfo=T0.tzinfo)
+
+
+def _points(series: dict) -> dict[datetime, tuple]:
+    return {datetime.fromisoformat(b["start"]): (b["total"], b["positive"], b["neutral"], b["negative"],
+                                                 b["unscored"]) for b in series["buckets"]}
+
+
+def _want(ms, bucket_of=_sh_day) -> dict[datetime, tuple]:
+    c: dict[datetime, Counter] = {}
+    for m in ms:
+        c.setdefault(bucket_of(m), Counter())[_label(m)] += 1
+    return {k: (sum(v.values()), v["positive"], v["neutral"], v["negative"], v["unscored"]) for k, v in c.items()}
+
+
+def test_emotion_filter_counts_only_those_mentions(client, keys, seeded):
+    r = client.get("/v1/trends", params={"brand": "小米", "emotion": ["angry", "sad"], "interval": "day", **WINDOW},
+                   headers=keys.h())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    RouteTrendResponse.model_validate(body)
+    (series,) = body["series"]
+    assert series["brand"] == "小米" and series["emotion"] is None and series["source"] is None
+    want = _want(m for m in seeded if "小米" in m.brands and m.emotion in ("angry", "sad"))
+    got = {k: v for k, v in _points(series).items() if v[0]}
+    assert got == want and series["total"] == sum(v[0] for v in want.values()) > 0
+    everything = client.get("/v1/trends", params={"brand": "小米", "interval": "day", **WINDOW}, headers=keys.h())
+    assert series["total"] < everything.json()["series"][0]["total"]
+
+
+def test_split_by_emotion_gives_one_series_per_brand_and_emotion(client, keys, seeded):
+    r = client.get("/v1/trends", params={"brand": ["小米", "华为"], "split_by": "emotion", "interval": "hour", **WINDOW},
+                   headers=keys.h())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    RouteTrendResponse.model_validate(body)
+    assert body["split_by"] == "emotion"
+    keys_of = {(s["brand"], s["emotion"]) for s in body["series"]}
+    for brand in ("小米", "华为"):
+        ms = [m for m in seeded if brand in m.brands]
+        assert any(m.emotion is None for m in ms)  # the corpus has unscored mentions for both
+        assert {e for b, e in keys_of if b == brand} == {*EMOTION_NAMES, "unscored"}
+    hour = lambda m: m.published_at.astimezone(T0.tzinfo).replace(minute=0, second=0, microsecond=0)  # noqa: E731
+    for s in body["series"]:
+        assert len(s["buckets"]) == HOURS
+        want = _want((m for m in seeded if s["brand"] in m.brands and (m.emotion or "unscored") == s["emotion"]), hour)
+        assert {k: v for k, v in _points(s).items() if v[0]} == want
+    # Share of voice still compares the brands' whole volumes.
+    counts = Counter(b for m in seeded for b in m.brands)
+    assert {e["brand"]: e["total"] for e in body["share_of_voice"]["brands"]} == {"小米": counts["小米"],
+                                                                                  "华为": counts["华为"]}
+
+
+def test_split_by_requested_emotions_only(client, keys, seeded):
+    r = client.get("/v1/trends", params={"brand": "海底捞", "split_by": "emotion", "emotion": ["fear", "happy", "fear"],
+                                         "interval": "day", **WINDOW}, headers=keys.h()).json()
+    assert [s["emotion"] for s in r["series"]] == ["fear", "happy"]  # sorted, deduplicated
+    for s in r["series"]:
+        want = _want(m for m in seeded if "海底捞" in m.brands and m.emotion == s["emotion"])
+        assert {k: v for k, v in _points(s).items() if v[0]} == want
+
+
+def test_an_unknown_emotion_is_a_422_naming_the_six(client, keys):
+    r = client.get("/v1/trends", params={"emotion": ["angry", "furious"]}, headers=keys.h())
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    detail = r.json()["detail"]
+    assert detail.startswith("query.emotion.1:") and "'happy', 'angry', 'sad', 'fear', 'surprise' or 'neutral'" in detail
+    r = client.get("/v1/trends", params={"split_by": "feeling"}, headers=keys.h())
+    assert r.status_code == 422 and "'source' or 'emotion'" in r.json()["detail"]
+
+
+def test_openapi_documents_the_emotion_parameters(client):
+    op = client.get("/openapi.json").json()["paths"]["/v1/trends"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert params["emotion"]["schema"]["type"] == "array"
+    assert "emotion" in str(params["split_by"]["schema"])
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "emotion" in schemas["TrendSeries"]["properties"]
+
+
+class _TrendOnly:
+    """A store that answers trends with TrendBucket models only (as Elasticsearch does): no trend_counts."""
+
+    def __init__(self, store):
+        self.trend = store.trend
+
+
+def test_stores_without_trend_counts_give_the_same_emotion_series(app, client, keys, seeded):
+    from api.deps import get_store
+
+    params = {"brand": ["小米", "海底捞"], "split_by": "emotion", "interval": "day", **WINDOW}
+    fast = client.get("/v1/trends", params=params, headers=keys.h()).json()
+    filtered = {**params, "split_by": "source", "emotion": "angry"}
+    fast_filtered = client.get("/v1/trends", params=filtered, headers=keys.h()).json()
+    app.dependency_overrides[get_store] = lambda: _TrendOnly(app.state.store)
+    try:
+        slow = client.get("/v1/trends", params=params, headers=keys.h()).json()
+        slow_filtered = client.get("/v1/trends", params=filtered, headers=keys.h()).json()
+    finally:
+        app.dependency_overrides.pop(get_store)
+    assert slow == fast and len(fast["series"]) == 2 * 7
+    assert slow_filtered == fast_filtered and {s["source"] for s in fast_filtered["series"]} <= {"weibo", "jd", "tieba"}
