@@ -8,13 +8,21 @@ from datetime import timedelta
 import click
 
 from core.errors import OpmonError
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 
-def _state_db():
+def _state_db(settings: Settings):
     from store.sqlite_db import StateDB
 
-    return StateDB(get_settings().state_db)
+    return StateDB(settings.state_db)
+
+
+def _outbox(db, settings: Settings):
+    """The outbox for the events a command publishes, built with the command's own settings (the key
+    that seals webhook secrets comes from them, as in the API's `get_outbox`)."""
+    from alerts.outbox import Outbox
+
+    return Outbox(db, settings)
 
 
 @click.group()
@@ -38,7 +46,8 @@ def run(once: bool, every: int, passes: int | None, delay: int, no_explain: bool
     settings = get_settings()
     store = open_store(settings)
     try:
-        mon = Monitor(store, _state_db(), delay=timedelta(minutes=delay), explain_alerts=not no_explain)
+        mon = Monitor(store, _state_db(settings), settings=settings, delay=timedelta(minutes=delay),
+                      explain_alerts=not no_explain)
         if once:
             r = mon.run_once()
             click.echo(f"{r.brands} brands, {r.buckets} buckets evaluated up to {r.watermark:%Y-%m-%d %H:%M}Z; "
@@ -62,7 +71,7 @@ def list_(brand: str | None, status: str | None, kind: str | None, limit: int, a
     """Newest alerts first."""
     from alerts.incidents import AlertRepo
 
-    page = AlertRepo(_state_db()).list(brand=brand, status=status, kind=kind, limit=limit)
+    page = AlertRepo(_state_db(get_settings())).list(brand=brand, status=status, kind=kind, limit=limit)
     for a in page.items:
         if as_json:
             click.echo(a.model_dump_json())
@@ -81,7 +90,7 @@ def show(alert_id: str) -> None:
     from alerts.incidents import AlertRepo
 
     try:
-        a = AlertRepo(_state_db()).get(alert_id)
+        a = AlertRepo(_state_db(get_settings())).get(alert_id)
     except OpmonError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(a.model_dump(mode="json"), ensure_ascii=False, indent=2))
@@ -94,8 +103,10 @@ def ack(alert_id: str, by: str) -> None:
     """Acknowledge an alert."""
     from alerts.monitor import ack_alert
 
+    settings = get_settings()
     try:
-        a = ack_alert(_state_db(), alert_id, by)
+        db = _state_db(settings)
+        a = ack_alert(db, alert_id, by, _outbox(db, settings))
     except OpmonError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{a.id} acknowledged by {a.acked_by}")
@@ -108,8 +119,10 @@ def resolve(alert_id: str, by: str) -> None:
     """Resolve an alert by hand."""
     from alerts.monitor import resolve_alert
 
+    settings = get_settings()
     try:
-        a = resolve_alert(_state_db(), alert_id, by)
+        db = _state_db(settings)
+        a = resolve_alert(db, alert_id, by, _outbox(db, settings))
     except OpmonError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{a.id} resolved by {a.resolved_by}")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,10 @@ from core.brands import Brand, BrandRepo
 from core.metrics import ALERTS_OPENED
 from store.base import SeriesQuery, Store
 from store.sqlite_db import StateDB
+
+if TYPE_CHECKING:
+    from alerts.outbox import Outbox
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +74,25 @@ def bucket_start(b: int, step: timedelta = STEP) -> datetime:
 
 
 class Monitor:
-    def __init__(self, store: Store, state_db: StateDB, *, outbox=None, cfg: DetectorConfig = DEFAULT_CONFIG,
+    """`outbox`: where events go, built by the caller; or `settings`: the caller's settings, to build it
+    with (`Outbox(state_db, settings)`). Exactly one of the two: the outbox's key seals and opens
+    webhook secrets, so it comes from the settings the caller runs with, never re-read from the
+    environment here."""
+
+    def __init__(self, store: Store, state_db: StateDB, *, outbox: Outbox | None = None,
+                 settings: Settings | None = None, cfg: DetectorConfig = DEFAULT_CONFIG,
                  delay: timedelta = timedelta(minutes=10), history: timedelta = timedelta(days=29),
                  backfill: timedelta = timedelta(hours=1), explain_alerts: bool = True,
                  refresh: timedelta = timedelta(hours=1),
                  kinds: tuple[str, ...] | None = None):
         self.store, self.db, self.cfg = store, state_db, cfg
         self.repo = AlertRepo(state_db)
+        if (outbox is None) == (settings is None):
+            raise TypeError("Monitor needs the outbox, or the settings to build it with (one of them)")
         if outbox is None:
             from alerts.outbox import Outbox
 
-            outbox = Outbox(state_db)
+            outbox = Outbox(state_db, settings)
         self.outbox = outbox
         self.delay, self.history, self.backfill = delay, history, backfill
         self.explain_alerts = explain_alerts
@@ -282,7 +295,7 @@ class Monitor:
         return passes
 
 
-def ack_alert(db: StateDB, aid: str, by: str, outbox=None) -> Alert:
+def ack_alert(db: StateDB, aid: str, by: str, outbox: Outbox) -> Alert:
     """Acknowledge (idempotent) and publish `alert.acknowledged` once."""
     repo = AlertRepo(db)
     before = repo.get(aid)
@@ -292,25 +305,22 @@ def ack_alert(db: StateDB, aid: str, by: str, outbox=None) -> Alert:
     return alert
 
 
-def resolve_alert(db: StateDB, aid: str, by: str, outbox=None) -> Alert:
+def resolve_alert(db: StateDB, aid: str, by: str, outbox: Outbox) -> Alert:
     """Resolve by hand and publish `alert.resolved`; the detector will not re-open it during cooldown."""
     alert = AlertRepo(db).resolve(aid, by)
     _publish(db, outbox, "alert.resolved", alert)
     return alert
 
 
-def _publish(db: StateDB, outbox, event: str, alert: Alert) -> int:
-    if outbox is None:
-        from alerts.outbox import Outbox
-
-        outbox = Outbox(db)
+def _publish(db: StateDB, outbox: Outbox, event: str, alert: Alert) -> int:
+    """Queue `event` for `alert` in the caller's outbox (built with the caller's settings: never here)."""
     return outbox.enqueue(event, event_payload(alert), event_key(alert, event))
 
 
 # Crawl-blocked notices (raised by the scheduler) ------------------------------------------------------
 
-def notify_crawl_blocked(db: StateDB, spider: str, query: str, signal: str, detail: str = "",
-                         outbox=None, now: datetime | None = None) -> Alert:
+def notify_crawl_blocked(db: StateDB, spider: str, query: str, signal: str, detail: str = "", *,
+                         outbox: Outbox, now: datetime | None = None) -> Alert:
     """Open (or refresh) a `crawl_blocked` notice for (spider, query) and publish it once.
 
     One open notice per (spider, query): repeated blocks bump its count without re-publishing; a
@@ -345,7 +355,7 @@ def notify_crawl_blocked(db: StateDB, spider: str, query: str, signal: str, deta
     return a
 
 
-def clear_crawl_blocked(db: StateDB, spider: str, query: str, outbox=None) -> list[Alert]:
+def clear_crawl_blocked(db: StateDB, spider: str, query: str, outbox: Outbox) -> list[Alert]:
     """Resolve the open `crawl_blocked` notices for (spider, query) after a successful crawl."""
     repo = AlertRepo(db)
     done = []

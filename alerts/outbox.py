@@ -1,6 +1,6 @@
 """The persistent webhook outbox: at-least-once delivery of events to CEM endpoints.
 
-`Outbox(state_db).enqueue(event_type, payload, idempotency_key)` writes one row per subscribed webhook
+`Outbox(state_db, settings).enqueue(event_type, payload, idempotency_key)` writes one row per subscribed webhook
 in the same SQLite transaction, deduplicated by (webhook, idempotency_key): enqueueing the same event
 twice (a retry after a crash, a second detector pass) queues nothing new. The worker
 (`alerts/webhook_worker.py`) claims due rows with a lease, POSTs them, and records every attempt in
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from core.errors import InvalidInput, NotFound
 from core.metrics import OUTBOX_PENDING
 from core.secret_box import SecretBox
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from store.sqlite_db import StateDB
 
 EVENT_TYPES = ("alert.opened", "alert.updated", "alert.resolved", "alert.acknowledged", "webhook.test")
@@ -125,9 +125,17 @@ class DeliveryRow:
 
 
 class Outbox:
-    def __init__(self, db: StateDB, settings: Settings | None = None, rng: random.Random | None = None):
+    """Built with the caller's own settings object, always passed explicitly (the API's through
+    `api.deps.get_outbox`, the CLI's and the scheduler's from the settings they run with): its key
+    seals and opens the webhook secrets, so an outbox never re-reads the environment for it (a second
+    settings object with another `OPMON_SECRET_KEY` or data dir would seal with the wrong key)."""
+
+    def __init__(self, db: StateDB, settings: Settings, rng: random.Random | None = None):
+        if not isinstance(settings, Settings):
+            raise TypeError(f"Outbox needs the caller's Settings (its secret key seals webhook secrets), "
+                            f"got {type(settings).__name__}")
         self.db = db
-        self.settings = settings or get_settings()
+        self.settings = settings
         self.rng = rng or random.Random()
         db.ensure_schema("webhook_outbox", _DDL)
         self.box = SecretBox.from_settings(self.settings)

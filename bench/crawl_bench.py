@@ -214,7 +214,7 @@ def cpu_split(data: dict) -> str:
         return ""
     start = s.get("pipeline/nlp/worker_start_cpu_ms", 0) / 1000
     scoring = s.get("pipeline/nlp/worker_cpu_ms", 0) / 1000
-    return (f"crawl process {data['cpu_s'] - total:.1f} + NLP worker(s) {total:.1f} (first worker's start-up "
+    return (f"crawl process {data['cpu_s'] - total:.1f} + NLP worker(s) {total:.1f} (workers' start-up "
             f"{start:.1f}, scoring {scoring:.1f}, rest {total - start - scoring:.1f})")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from core.settings import Settings
 from ops.crawl import CrawlResult
 from ops.jobs import JobState
 from store.sqlite_db import StateDB
@@ -24,7 +25,7 @@ def job_query(job: JobState) -> str:
 class BlockedNotifier:
     """Scheduler hook: hand each blocked crawl to the alert channel; clear it when the job recovers."""
 
-    def __init__(self, state: StateDB, settings=None):
+    def __init__(self, state: StateDB, settings: Settings):
         self.state = state
         self.settings = settings
         self.sent: list[dict] = []

@@ -22,9 +22,18 @@ Where the model runs (`NLP_PROCESSES`):
   a hung network filesystem, a deadlocked import) is killed, with an ERROR line naming the setting and
   `pipeline/nlp/worker_start_timeout`, and the crawl goes on as when the model cannot be loaded
   (unscored, `pipeline/nlp/unavailable`). The same holds for a fresh worker replacing a dead one; a
-  start that timed out is not retried (it would likely hang again, stalling the batches each time).
-  CPU stats: `pipeline/nlp/worker_cpu_ms` the worker's time in `analyze`, `worker_start_cpu_ms` its
-  start-up (spawn, imports, model load; the first ready worker of each pool), `worker_total_cpu_ms`
+  start that timed out is not retried, and no worker is started after it (it would likely hang again,
+  stalling the batches each time).
+- N > 1: N such workers, each a one-process pool of its own, all started (and each on its own
+  start-up clock) when the crawl opens; the crawl starts when the first is ready. A batch goes to the
+  ready worker with the fewest batches in flight, never to one still starting, so a worker stuck
+  loading holds up no batch while another is ready. Each worker is watched, killed and replaced on
+  its own as above (the restarts are shared: `NLP_WORKER_RESTARTS` in all); a worker killed at its
+  start-up limit leaves the others scoring (an ERROR line naming the setting, `worker_start_timeout`),
+  and only when no worker is left does the crawl go on unscored (`pipeline/nlp/unavailable`). At
+  close, a worker still starting while another one scored is killed (a WARNING line), not waited for.
+  CPU stats: `pipeline/nlp/worker_cpu_ms` the workers' time in `analyze`, `worker_start_cpu_ms` their
+  start-up (spawn, imports, model load; every worker that got ready, summed), `worker_total_cpu_ms`
   all of it up to each worker's last batch (start-up and batch transport included).
 - 0: in this process, on a thread (for debugging; slower: the model and the reactor share the GIL;
   no start-up limit: a model load in this process cannot be interrupted).
@@ -83,6 +92,23 @@ def default_worker_threads(processes: int) -> int | None:
     return None
 
 
+class _Worker:
+    """One NLP worker process (a one-process pool of its own, so that one hung or dead worker can be
+    killed without breaking the others): its start-up, its batches in flight and its progress clock."""
+
+    def __init__(self, seq: int, pool: ProcessPoolExecutor, ready: asyncio.Future, start_limit_s: float):
+        self.seq = seq  # 1, 2, ... in the order the stage started them (replacements included)
+        self.pool = pool
+        self.ready = ready  # the worker's status(): model loaded or why not
+        self.start_limit_s = start_limit_s  # NLP_WORKER_START_TIMEOUT when it was started
+        self.started_at = time.monotonic()
+        self.start_timer: asyncio.TimerHandle | None = None  # kills it when it is not ready in time
+        self.ok = False  # ready, with the model loaded: batches go only to such workers
+        self.inflight = 0  # batches submitted to it and not answered yet
+        self.progress_at = time.monotonic()  # when it last answered (or got work while idle)
+        self.batches = 0  # batches it answered
+
+
 class NlpPipeline(BatchingPipeline):
     stage = "nlp"
     batch_setting = "NLP_BATCH_SIZE"
@@ -100,15 +126,13 @@ class NlpPipeline(BatchingPipeline):
         self.restarts_left = max(0, s.getint("NLP_WORKER_RESTARTS", 2))
         self.timeout_s = max(0.1, s.getfloat("NLP_WORKER_TIMEOUT", 300.0))
         self.start_timeout_s = max(0.1, s.getfloat("NLP_WORKER_START_TIMEOUT", 600.0))
-        self.start_timer: asyncio.TimerHandle | None = None  # kills a worker that is not ready in time
-        self.inflight = 0  # batches submitted to the worker and not answered yet
-        self.progress_at = time.monotonic()  # when the worker last answered (or got work while idle)
+        self.workers: list[_Worker] = []  # live ones: starting or ready
+        self.started = 0  # workers started so far (replacements included)
+        self.start_hung = False  # a start timed out: start no more workers (they would likely hang too)
         self.analyzer = None  # in-process mode
-        self.pool: ProcessPoolExecutor | None = None
-        self.ready: asyncio.Future | None = None  # the worker's status(): model loaded or why not
         self.available = True
         self.terms: list[str] = []
-        self.worker_cpu: dict[int, float] = {}  # pid -> its CPU seconds so far (start-up included)
+        self.worker_cpu: dict[int, float] = {}  # worker seq -> its CPU seconds so far (start-up included)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -116,14 +140,21 @@ class NlpPipeline(BatchingPipeline):
             raise NotConfigured("NLP disabled (OPMON_NLP_ENABLED=false)")
         return cls(crawler)
 
+    @property
+    def pool(self) -> ProcessPoolExecutor | None:
+        """The first live worker's pool (None when none is left): for probes and tests."""
+        return self.workers[0].pool if self.workers else None
+
     async def open_spider(self):
         self.terms = brand_terms()
         if self.processes:
             # Wait for the model, as in-process loading would: the crawl's clock (start_time) and its
             # first batch then see a ready worker, and an unloadable model is reported up front. The
-            # wait is bounded: NLP_WORKER_START_TIMEOUT kills a worker that never gets ready.
-            self._start_worker()
-            await asyncio.gather(self.ready, return_exceptions=True)
+            # wait is bounded: NLP_WORKER_START_TIMEOUT kills a worker that never gets ready. With
+            # several workers the crawl starts when the first is ready; the others join when they are.
+            for _ in range(self.processes):
+                self._start_worker()
+            await self._next_worker()
             return
         try:
             from nlp.analyzer import Analyzer
@@ -135,54 +166,72 @@ class NlpPipeline(BatchingPipeline):
         if self.terms and hasattr(self.analyzer, "add_terms"):
             self.analyzer.add_terms(self.terms)
 
-    # -- the worker process ----------------------------------------------------------------------
-    def _start_worker(self) -> None:
-        """Start the worker process, which loads the model (`ready` resolves when it has, or is
+    # -- the worker processes --------------------------------------------------------------------
+    def _start_worker(self) -> _Worker:
+        """Start one worker process, which loads the model (`ready` resolves when it has, or is
         cancelled when it has not within `start_timeout_s`)."""
-        pool = self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                               initializer=nlp_worker.init, initargs=(self.threads, self.terms))
-        ready = self.ready = asyncio.wrap_future(pool.submit(nlp_worker.status))
-        ready.add_done_callback(self._worker_status)
-        self.start_timer = asyncio.get_running_loop().call_later(
-            self.start_timeout_s, self._start_timed_out, pool, ready, time.monotonic())
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=nlp_worker.init, initargs=(self.threads, self.terms))
+        self.started += 1
+        worker = _Worker(self.started, pool, asyncio.wrap_future(pool.submit(nlp_worker.status)),
+                         self.start_timeout_s)
+        self.workers.append(worker)
+        worker.ready.add_done_callback(lambda fut: self._worker_status(worker, fut))
+        worker.start_timer = asyncio.get_running_loop().call_later(
+            worker.start_limit_s, self._start_timed_out, worker)
+        return worker
 
-    def _start_timed_out(self, pool: ProcessPoolExecutor, ready: asyncio.Future, started: float) -> None:
-        """The worker has not reported ready within NLP_WORKER_START_TIMEOUT: kill it and go on unscored,
-        as when the model cannot be loaded. Not retried: what hung (a stuck disk, a deadlocked import)
-        would most likely hang the next worker too, and the batches would wait for it each time."""
-        self.start_timer = None
-        if pool is not self.pool or ready.done():
+    def _start_timed_out(self, worker: _Worker) -> None:
+        """The worker has not reported ready within NLP_WORKER_START_TIMEOUT: kill it. With other
+        workers left they score on; with none, the crawl goes on unscored, as when the model cannot
+        be loaded. Not retried, and no worker is started after it: what hung (a stuck disk, a
+        deadlocked import) would most likely hang the next one too, and batches would wait for it."""
+        worker.start_timer = None
+        if worker not in self.workers or worker.ready.done():
             return
         self.stats.inc_value("pipeline/nlp/worker_start_timeout")
-        self._kill(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = None
-        self._unavailable(f"the NLP worker was not ready after {time.monotonic() - started:.1f} s "
-                          f"(NLP_WORKER_START_TIMEOUT={self.start_timeout_s:g} s), killed it; is the model "
-                          "load stuck (a slow or hung filesystem, a deadlocked import)? `opmon score --store` can "
-                          "score the mentions later")
-        ready.cancel()  # releases open_spider and the batches waiting for the worker
+        self.start_hung = True
+        self._retire(worker, kill=True)
+        took = time.monotonic() - worker.started_at
+        stuck = "is the model load stuck (a slow or hung filesystem, a deadlocked import)?"
+        if self.workers:
+            logger.error("NLP worker %d was not ready after %.1f s (NLP_WORKER_START_TIMEOUT=%g s), killed it; %s "
+                         "Going on with %d other worker(s)", worker.seq, took, worker.start_limit_s, stuck,
+                         len(self.workers))
+        else:
+            self._unavailable(f"the NLP worker was not ready after {took:.1f} s "
+                              f"(NLP_WORKER_START_TIMEOUT={worker.start_limit_s:g} s), killed it; {stuck} "
+                              "`opmon score --store` can score the mentions later")
+        worker.ready.cancel()  # releases open_spider and the batches waiting for a ready worker
 
-    def _worker_status(self, fut: asyncio.Future) -> None:
-        if fut is self.ready and self.start_timer is not None:
-            self.start_timer.cancel()
-            self.start_timer = None
-        if fut.cancelled():  # start-up timed out (reported by _start_timed_out)
+    def _worker_status(self, worker: _Worker, fut: asyncio.Future) -> None:
+        if worker.start_timer is not None:
+            worker.start_timer.cancel()
+            worker.start_timer = None
+        if fut.cancelled():  # start-up timed out (reported by _start_timed_out), or closing
             return
         exc = fut.exception()
         if exc is not None:
-            if not isinstance(exc, BrokenProcessPool):  # a dead worker is reported by its batches
-                logger.error("NLP worker failed to start: %s: %s", type(exc).__name__, exc)
+            if isinstance(exc, BrokenProcessPool):  # died while starting: as a dead worker
+                self._worker_died(worker, exc)
+                return
+            logger.error("NLP worker failed to start: %s: %s", type(exc).__name__, exc)
+            self._retire(worker, kill=True)
+            if not self.workers:
+                self._unavailable(f"the NLP worker failed to start ({type(exc).__name__}: {exc})")
             return
         model, error, start_cpu = fut.result()
         # spawn + imports + model load: with worker_cpu_ms (scoring) and worker_total_cpu_ms it says
-        # where the worker's CPU went
+        # where the workers' CPU went
         self.stats.inc_value("pipeline/nlp/worker_start_cpu_ms", round(start_cpu * 1000))
+        self.worker_cpu[worker.seq] = start_cpu
         if error:
             self._unavailable(error)
         else:
-            logger.info("NLP worker ready: model %s, torch threads %s, %d process(es)", model,
-                        self.threads or "auto", self.processes)
+            worker.ok = True
+            worker.progress_at = time.monotonic()
+            logger.info("NLP worker ready: model %s, torch threads %s, %d process(es) (worker %d)", model,
+                        self.threads or "auto", self.processes, worker.seq)
 
     def _unavailable(self, why: str) -> None:
         if self.available:
@@ -190,56 +239,86 @@ class NlpPipeline(BatchingPipeline):
         self.available = False
         self.stats.set_value("pipeline/nlp/unavailable", 1)
 
-    def _worker_died(self, pool: ProcessPoolExecutor, exc: BaseException) -> None:
-        if pool is not self.pool:  # another batch of the same dead pool already reported it
+    def _retire(self, worker: _Worker, *, kill: bool = False) -> None:
+        """Take the worker out of service; its queued batches are cancelled (and go on unscored)."""
+        if worker in self.workers:
+            self.workers.remove(worker)
+        if worker.start_timer is not None:
+            worker.start_timer.cancel()
+            worker.start_timer = None
+        if kill:
+            self._kill(worker.pool)
+        worker.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _worker_died(self, worker: _Worker, exc: BaseException) -> None:
+        if worker not in self.workers:  # another batch of the same dead worker already reported it
             return
         self.stats.inc_value("pipeline/nlp/worker_died")
-        pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = None
-        if self.restarts_left > 0:
+        self._retire(worker)
+        others = f"; scoring goes on with {len(self.workers)} other worker(s)" if self.workers else ""
+        if self.start_hung:
+            logger.error("NLP worker process died (%s); not replaced: a worker's start-up timed out "
+                         "earlier%s", exc, others)
+        elif self.restarts_left > 0:
             self.restarts_left -= 1
             logger.error("NLP worker process died (%s); its batches go on unscored, starting a new one", exc)
             self._start_worker()
         else:
-            logger.error("NLP worker process died (%s) and no restarts are left", exc)
-            self._unavailable("the NLP worker process kept dying")
+            logger.error("NLP worker process died (%s) and no restarts are left%s", exc, others)
+        if not self.workers:
+            self._unavailable("the NLP worker process kept dying" if not self.start_hung else
+                              "the NLP worker process died and a worker's start-up had timed out")
+
+    async def _next_worker(self) -> _Worker | None:
+        """The ready worker with the fewest batches in flight. While none is ready yet, waits for the
+        starting ones (each bounded by NLP_WORKER_START_TIMEOUT): a worker still loading (or stuck
+        loading) never gets a batch while another one is ready. None when no worker is left."""
+        while self.available:
+            ready = [w for w in self.workers if w.ok]
+            if ready:
+                return min(ready, key=lambda w: w.inflight)
+            starting = [w.ready for w in self.workers if not w.ready.done()]
+            if not starting:
+                return None
+            # a start that ends runs _worker_status (registered first) before this wait returns
+            await asyncio.wait(starting, return_when=asyncio.FIRST_COMPLETED)
+        return None
 
     async def run_batch(self, items: list):
         if not self.processes:
             return await super().run_batch(items)
-        pool = self.pool
-        if pool is None or not self.available:
+        worker = await self._next_worker()
+        if worker is None:  # no worker left, or the model did not load (reported once)
             return items, {"unscored": len(items)}
         try:
-            scored = await self._answer(pool, asyncio.wrap_future(pool.submit(nlp_worker.analyze, items)))
+            scored = await self._answer(worker, asyncio.wrap_future(worker.pool.submit(nlp_worker.analyze, items)))
         except BrokenProcessPool as exc:
-            self._worker_died(pool, exc)
+            self._worker_died(worker, exc)
             return items, {"unscored": len(items)}
         except TimeoutError:
-            self._worker_hung(pool, len(items))
+            self._worker_hung(worker, len(items))
             return items, {"unscored": len(items)}
         if scored is None:  # the model did not load in the worker (reported by _worker_status)
             return items, {"unscored": len(items)}
-        rows, cpu_s, pid, total_s = scored
-        self.worker_cpu[pid] = total_s
+        rows, cpu_s, _pid, total_s = scored
+        worker.batches += 1
+        self.worker_cpu[worker.seq] = total_s
         # the worker's CPU time: with the crawl's elapsed time it tells whether the model is the limit
         return nlp_worker.decode(items, rows), {"scored": len(rows), "worker_cpu_ms": round(cpu_s * 1000)}
 
-    async def _answer(self, pool: ProcessPoolExecutor, fut: asyncio.Future):
+    async def _answer(self, worker: _Worker, fut: asyncio.Future):
         """The worker's answer to one batch; TimeoutError when the worker has answered nothing for
         `timeout_s` while this batch waited. Batches queue in order behind each other, so the clock
         is the worker's progress, not this batch's age: a long queue of healthy batches never times out.
-        A fresh worker's start-up (spawn, imports, model load) is not counted: the clock starts when it
-        is ready, as the first worker's does at open_spider (start-up has its own limit, `start_timeout_s`)."""
-        if self.ready is not None and not self.ready.done():  # bounded by NLP_WORKER_START_TIMEOUT
-            await asyncio.gather(self.ready, return_exceptions=True)
-        if self.inflight == 0:
-            self.progress_at = time.monotonic()
-        self.inflight += 1
+        Start-up (spawn, imports, model load) is not counted: batches go only to ready workers (start-up
+        has its own limit, `start_timeout_s`)."""
+        if worker.inflight == 0:
+            worker.progress_at = time.monotonic()
+        worker.inflight += 1
         try:
             while True:
-                left = self.progress_at + self.timeout_s - time.monotonic()
-                if left <= 0 and pool is self.pool:
+                left = worker.progress_at + self.timeout_s - time.monotonic()
+                if left <= 0 and worker in self.workers:
                     fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # it fails when killed
                     raise TimeoutError
                 # wait() neither raises nor cancels fut on timeout: then another batch may have been
@@ -250,18 +329,18 @@ class NlpPipeline(BatchingPipeline):
                         raise BrokenProcessPool("the batch was cancelled with its worker")
                     return fut.result()
         finally:
-            self.inflight -= 1
+            worker.inflight -= 1
             if fut.done():
-                self.progress_at = time.monotonic()
+                worker.progress_at = time.monotonic()
 
-    def _worker_hung(self, pool: ProcessPoolExecutor, n: int) -> None:
-        if pool is not self.pool:
+    def _worker_hung(self, worker: _Worker, n: int) -> None:
+        if worker not in self.workers:
             return
         logger.error("NLP worker answered nothing for %.0f s (a batch of %d waiting); killing it",
                      self.timeout_s, n)
         self.stats.inc_value("pipeline/nlp/worker_hung")
-        self._kill(pool)
-        self._worker_died(pool, TimeoutError(f"no answer in {self.timeout_s:.0f} s"))
+        self._kill(worker.pool)
+        self._worker_died(worker, TimeoutError(f"no answer in {self.timeout_s:.0f} s"))
 
     @staticmethod
     def _kill(pool: ProcessPoolExecutor) -> None:
@@ -283,16 +362,29 @@ class NlpPipeline(BatchingPipeline):
         return items
 
     async def close_spider(self):
-        if self.ready is not None and not self.ready.done():  # e.g. nothing to score: still say if it loaded
-            await asyncio.gather(self.ready, return_exceptions=True)  # bounded by NLP_WORKER_START_TIMEOUT
+        if not any(w.ok for w in self.workers):
+            # e.g. nothing scored yet: still say whether a worker loads (bounded by NLP_WORKER_START_TIMEOUT)
+            starting = [w.ready for w in self.workers if not w.ready.done()]
+            if starting:
+                await asyncio.gather(*starting, return_exceptions=True)
         await super().close_spider()
 
     def on_close(self) -> None:
-        if self.start_timer is not None:
-            self.start_timer.cancel()
-            self.start_timer = None
         if self.worker_cpu:  # every worker's CPU up to its last batch: start-up, scoring, batch transport
             self.stats.set_value("pipeline/nlp/worker_total_cpu_ms", round(sum(self.worker_cpu.values()) * 1000))
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.start_timer is not None:
+                worker.start_timer.cancel()
+                worker.start_timer = None
+            if not worker.ready.done():
+                # Every batch is done, so nothing is left for a worker still starting (a stuck sibling
+                # of those that scored, or a replacement started by the last batches): waiting out its
+                # start-up limit would only hold the crawl's close.
+                logger.warning("NLP worker %d was still not ready at close, %.1f s after it started "
+                               "(NLP_WORKER_START_TIMEOUT=%g s); killed it", worker.seq,
+                               now - worker.started_at, worker.start_limit_s)
+                worker.ready.cancel()
+                self._kill(worker.pool)
+            worker.pool.shutdown(wait=True, cancel_futures=True)
+        self.workers = []

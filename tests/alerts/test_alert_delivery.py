@@ -48,18 +48,18 @@ class Receiver:
 
 
 @pytest.fixture
-def world(store, state_db):
+def world(store, state_db, store_settings):
     rate = lambda i: 25.0 if SURGE <= i < SURGE + 6 else 1.0  # noqa: E731
     store.upsert(mention_stream("小米", T0, N, rate, lambda i: 0.8 if SURGE <= i < SURGE + 6 else 0.15))
     add_brand(state_db)
-    return store, state_db
+    return store, state_db, store_settings
 
 
 def test_opened_alert_is_delivered_once(world):
-    store, db = world
+    store, db, settings = world
     rx = Receiver()
     try:
-        outbox = Outbox(db)
+        outbox = Outbox(db, settings)
         outbox.add_webhook(f"http://127.0.0.1:{rx.port}/hook", ["alert.*"], SECRET)
         mon = Monitor(store, db, outbox=outbox, history=timedelta(days=3), delay=timedelta(0),
                       backfill=timedelta(hours=6), kinds=("volume_surge",))
@@ -81,11 +81,11 @@ def test_opened_alert_is_delivered_once(world):
 
 
 def test_receiver_down_gets_the_alert_when_it_returns(world):
-    store, db = world
+    store, db, settings = world
     probe = Receiver()
     port = probe.port
     probe.close()  # nothing listens on `port` now
-    outbox = Outbox(db)
+    outbox = Outbox(db, settings)
     outbox.add_webhook(f"http://127.0.0.1:{port}/hook", ["alert.*"], SECRET)
     mon = Monitor(store, db, outbox=outbox, history=timedelta(days=3), delay=timedelta(0),
                   backfill=timedelta(hours=6), kinds=("volume_surge",))

@@ -37,8 +37,8 @@ def alerts(client) -> list[str]:
     rate = lambda i: 25.0 if SURGE <= i < SURGE + 6 else 1.0  # noqa: E731
     store.upsert(mention_stream("小米", T0, N, rate, lambda i: 0.8 if SURGE <= i < SURGE + 6 else 0.15))
     add_brand(db)
-    r = Monitor(store, db, history=timedelta(days=3), delay=timedelta(0), backfill=timedelta(hours=6)) \
-        .run_once(now=T0 + (SURGE + 3) * STEP)
+    r = Monitor(store, db, settings=client.app.state.settings, history=timedelta(days=3), delay=timedelta(0),
+                backfill=timedelta(hours=6)).run_once(now=T0 + (SURGE + 3) * STEP)
     assert r.opened
     return r.opened
 

@@ -8,6 +8,7 @@ from alerts_testkit import add_brand, mention_stream
 from click.testing import CliRunner
 
 from alerts.monitor import notify_crawl_blocked
+from alerts.outbox import Outbox
 from core.cli import main
 from core.settings import get_settings
 from store.factory import open_store
@@ -39,5 +40,5 @@ def test_run_once_list_show_ack_resolve():
     assert again.exit_code != 0 and "already resolved" in again.output
     missing = runner.invoke(main, ["alerts", "show", "al_00"])
     assert missing.exit_code != 0 and "does not exist" in missing.output
-    notify_crawl_blocked(db, "weibo", "小米", "captcha")
+    notify_crawl_blocked(db, "weibo", "小米", "captcha", outbox=Outbox(db, settings))
     assert "crawl_blocked" in runner.invoke(main, ["alerts", "list", "--kind", "crawl_blocked"]).output

@@ -213,16 +213,15 @@ def test_a_hung_worker_is_killed_after_the_timeout_and_a_new_one_scores_the_rest
             waited = time.monotonic() - t0
             third = await batch(stage, _mentions(8, 4))  # a fresh worker
         finally:
-            if _alive(frozen):
-                os.kill(frozen, signal.SIGKILL)
+            left = _kill_all([frozen])
         await asyncio.wait_for(stage.close_spider(), timeout=60)
-        return first, second, third, waited, frozen
+        return first, second, third, waited, left
 
-    first, second, third, waited, frozen = asyncio.run(main())
+    first, second, third, waited, left = asyncio.run(main())
     assert all(m.sentiment is not None for m in first + third)
     assert [m.id for m in second] == [f"weibo:{i}" for i in range(4, 8)] and all(m.sentiment is None for m in second)
     assert 2 <= waited < 60  # released by the timeout, not by anything else
-    assert not _alive(frozen)  # killed, not left stopped
+    assert left == []  # killed, not left stopped
     stats = crawler.stats.get_stats()
     assert stats["pipeline/nlp/worker_hung"] == 1 and stats["pipeline/nlp/worker_died"] == 1
     assert stats["pipeline/nlp/scored"] == 8 and stats["pipeline/nlp/unscored"] == 4
@@ -236,19 +235,27 @@ def _freeze_new_workers(stage, monkeypatch) -> list[int]:
     start = stage._start_worker
 
     def start_frozen():
-        start()
-        for proc in stage.pool._processes.values():  # spawned by the submit in _start_worker
+        worker = start()
+        for proc in worker.pool._processes.values():  # spawned by the submit in _start_worker
             os.kill(proc.pid, signal.SIGSTOP)
             frozen.append(proc.pid)
+        return worker
 
     monkeypatch.setattr(stage, "_start_worker", start_frozen)
     return frozen
 
 
-def _kill_all(pids: list[int]) -> None:
-    for pid in pids:
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+def _kill_all(pids: list[int], grace_s: float = 10.0) -> list[int]:
+    """SIGKILL those of `pids` still alive after `grace_s`, and return them: the ones the stage left running.
+    The grace: a process the stage has just killed can take a moment to be gone (a worker frozen right after
+    its fork may still hold a copy of this big test process's memory, torn down on exit)."""
+    deadline = time.monotonic() + grace_s
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -269,11 +276,11 @@ def test_a_worker_stuck_while_starting_is_killed_after_the_start_timeout_and_bat
             second = await batch(stage, _mentions(4, 4))
             await asyncio.wait_for(stage.close_spider(), timeout=60)
         finally:
-            _kill_all(frozen)
-        return stage, frozen, waited, first + second
+            left = _kill_all(frozen)
+        return stage, frozen, left, waited, first + second
 
-    stage, frozen, waited, out = asyncio.run(main())
-    assert len(frozen) == 1 and not _alive(frozen[0])  # killed, not left stopped; never started again
+    stage, frozen, left, waited, out = asyncio.run(main())
+    assert len(frozen) == 1 and left == []  # killed, not left stopped; never started again
     assert 1 <= waited < 60  # released by the start-up limit
     assert [m.id for m in out] == [f"weibo:{i}" for i in range(8)] and all(m.sentiment is None for m in out)
     stats = crawler.stats.get_stats()
@@ -282,7 +289,7 @@ def test_a_worker_stuck_while_starting_is_killed_after_the_start_timeout_and_bat
     assert "pipeline/nlp/worker_died" not in stats and "pipeline/nlp/worker_hung" not in stats
     assert "NLP unavailable, storing mentions unscored: the NLP worker was not ready after" in caplog.text
     assert "NLP_WORKER_START_TIMEOUT=1 s" in caplog.text
-    assert stage.pool is None and stage.start_timer is None
+    assert stage.pool is None and stage.workers == []
 
 
 @pytest.mark.slow
@@ -305,13 +312,13 @@ def test_a_replacement_worker_stuck_while_starting_is_killed_and_not_retried(tin
             fourth = await batch(stage, _mentions(12, 4))  # no worker and no new start: unscored at once
             await asyncio.wait_for(stage.close_spider(), timeout=60)
         finally:
-            _kill_all(frozen)
-        return stage, frozen, first, second + third + fourth
+            left = _kill_all(frozen)
+        return stage, frozen, left, first, second + third + fourth
 
-    stage, frozen, first, rest = asyncio.run(main())
+    stage, frozen, left, first, rest = asyncio.run(main())
     assert all(m.sentiment is not None for m in first)
     assert [m.id for m in rest] == [f"weibo:{i}" for i in range(4, 16)] and all(m.sentiment is None for m in rest)
-    assert len(frozen) == 1 and not _alive(frozen[0])
+    assert len(frozen) == 1 and left == []
     assert stage.restarts_left == 2  # one restart used (the frozen one), none after the start-up timed out
     stats = crawler.stats.get_stats()
     assert stats["pipeline/nlp/worker_died"] == 1 and stats["pipeline/nlp/worker_start_timeout"] == 1
@@ -369,3 +376,163 @@ def test_a_hung_worker_with_a_queue_of_batches_releases_every_batch(tiny_model, 
     stats = crawler.stats.get_stats()
     assert stats["pipeline/nlp/worker_hung"] == 1 and stats["pipeline/nlp/unscored"] == 24
     assert stats["pipeline/nlp/batches"] == 6
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] == "T"
+
+
+def _freeze_first_worker(stage, monkeypatch, limit_s: float) -> list[int]:
+    """The first worker the stage starts is frozen with SIGSTOP right after it is spawned (a start-up that
+    never ends), on a start-up limit of its own, `limit_s` (as NLP_WORKER_START_TIMEOUT would set it); the
+    others start normally, on the stage's limit. Returns the frozen pid (filled when it is started)."""
+    frozen: list[int] = []
+    start = stage._start_worker
+
+    def start_first_frozen():
+        if frozen:
+            return start()
+        stage.start_timeout_s, normal = limit_s, stage.start_timeout_s
+        try:
+            worker = start()
+        finally:
+            stage.start_timeout_s = normal
+        for proc in worker.pool._processes.values():
+            os.kill(proc.pid, signal.SIGSTOP)
+            frozen.append(proc.pid)
+        return worker
+
+    monkeypatch.setattr(stage, "_start_worker", start_first_frozen)
+    return frozen
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_with_two_workers_one_stuck_while_starting_the_other_scores_and_the_stuck_one_is_killed(
+        tiny_model, monkeypatch, caplog):
+    """NLP_PROCESSES=2 and the first worker never gets ready (frozen before its imports): the crawl starts
+    when the other one is ready, every batch goes to that one (none waits for the stuck worker), the stuck
+    worker is killed at its start-up limit, counted, and not replaced; nothing goes unscored."""
+    limit = 20.0  # the stuck worker's limit: long enough for the healthy one to load first on a busy machine
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_PROCESSES=2, NLP_WORKER_START_TIMEOUT=120,
+                              NLP_WORKER_RESTARTS=2)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        frozen = _freeze_first_worker(stage, monkeypatch, limit)
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(stage.open_spider(), timeout=60)
+            first = await batch(stage, _mentions(0, 12))  # three batches of 4
+            during = time.monotonic() - t0, _alive(frozen[0]) and _stopped(frozen[0])
+            serving = [(w.seq, w.ok, w.batches) for w in stage.workers]
+            while _alive(frozen[0]) and time.monotonic() - t0 < 60:  # the crawl goes on: the limit passes
+                await asyncio.sleep(0.2)
+            second = await batch(stage, _mentions(12, 4))
+            await asyncio.wait_for(stage.close_spider(), timeout=60)
+        finally:
+            left = _kill_all(frozen)
+        return stage, frozen, left, first + second, during, serving
+
+    stage, frozen, left, out, (elapsed, stuck_then), serving = asyncio.run(main())
+    assert elapsed < limit, f"the healthy worker took {elapsed:.1f} s to load and score: too slow to test this"
+    assert stuck_then  # the batches were scored while the other worker was still stuck starting
+    assert serving == [(1, False, 0), (2, True, 3)]  # stuck worker 1 got no batch, worker 2 scored all three
+    assert len(frozen) == 1 and left == []  # killed at its limit, not left stopped; never restarted
+    assert [m.id for m in out] == [f"weibo:{i}" for i in range(16)] and all(m.sentiment is not None for m in out)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_start_timeout"] == 1 and stats["pipeline/nlp/scored"] == 16
+    assert "pipeline/nlp/unscored" not in stats and "pipeline/nlp/unavailable" not in stats
+    assert "pipeline/nlp/worker_died" not in stats and "pipeline/nlp/worker_hung" not in stats
+    assert 0 < stats["pipeline/nlp/worker_start_cpu_ms"] <= stats["pipeline/nlp/worker_total_cpu_ms"]
+    assert "NLP worker 1 was not ready after" in caplog.text and "NLP_WORKER_START_TIMEOUT=20 s" in caplog.text
+    assert "Going on with 1 other worker(s)" in caplog.text and "NLP unavailable" not in caplog.text
+    assert "still not ready at close" not in caplog.text
+    assert stage.restarts_left == 2 and stage.started == 2 and stage.workers == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_with_two_workers_the_close_does_not_wait_for_one_still_stuck_starting(tiny_model, monkeypatch, caplog):
+    """A short crawl with NLP_PROCESSES=2 that ends while one worker is still stuck starting (its limit far
+    off): every batch was scored by the other one, so the close kills the stuck one at once and says so."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_PROCESSES=2, NLP_WORKER_START_TIMEOUT=120)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        frozen = _freeze_first_worker(stage, monkeypatch, 120.0)
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(stage.open_spider(), timeout=60)
+            out = await batch(stage, _mentions(0, 4))
+            await asyncio.wait_for(stage.close_spider(), timeout=60)
+            closed = time.monotonic() - t0
+        finally:
+            left = _kill_all(frozen)
+        return frozen, left, out, closed
+
+    frozen, left, out, closed = asyncio.run(main())
+    assert closed < 60  # not the stuck worker's 120 s
+    assert len(frozen) == 1 and left == []
+    assert all(m.sentiment is not None for m in out)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/scored"] == 4 and "pipeline/nlp/unavailable" not in stats
+    assert "pipeline/nlp/worker_start_timeout" not in stats  # its limit was never reached
+    assert "NLP worker 1 was still not ready at close" in caplog.text and "NLP_WORKER_START_TIMEOUT=120 s" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_with_two_workers_both_stuck_while_starting_the_crawl_goes_on_unscored(tiny_model, monkeypatch, caplog):
+    """NLP_PROCESSES=2 and neither worker gets ready: both are killed at the start-up limit, each counted,
+    and then (not before) the crawl goes on unscored, as with one stuck worker."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_PROCESSES=2, NLP_WORKER_START_TIMEOUT=1)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        frozen = _freeze_new_workers(stage, monkeypatch)
+        try:
+            t0 = time.monotonic()
+            await asyncio.wait_for(stage.open_spider(), timeout=60)
+            waited = time.monotonic() - t0
+            out = await batch(stage, _mentions(0, 8))
+            await asyncio.wait_for(stage.close_spider(), timeout=60)
+        finally:
+            left = _kill_all(frozen)
+        return stage, frozen, left, waited, out
+
+    stage, frozen, left, waited, out = asyncio.run(main())
+    assert len(frozen) == 2 and left == []
+    assert 1 <= waited < 60
+    assert [m.id for m in out] == [f"weibo:{i}" for i in range(8)] and all(m.sentiment is None for m in out)
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/worker_start_timeout"] == 2 and stats["pipeline/nlp/unavailable"] == 1
+    assert stats["pipeline/nlp/unscored"] == 8 and "pipeline/nlp/scored" not in stats
+    assert caplog.text.count("NLP unavailable, storing mentions unscored: the NLP worker was not ready after") == 1
+    assert "Going on with 1 other worker(s)" in caplog.text  # the first of the two to time out
+    assert stage.workers == []
+
+
+@pytest.mark.slow
+def test_with_two_healthy_workers_batches_are_spread_over_both(tiny_model, monkeypatch):
+    """NLP_PROCESSES=2: both workers start when the crawl opens, batches in flight at once go to the one
+    with fewer in flight, and both workers' start-up CPU is counted."""
+    crawler = _worker_crawler(tiny_model, monkeypatch, NLP_PROCESSES=2)
+
+    async def main():
+        stage = NlpPipeline.from_crawler(crawler)
+        await asyncio.wait_for(stage.open_spider(), timeout=120)
+        await asyncio.wait_for(asyncio.gather(*[w.ready for w in stage.workers]), timeout=120)
+        out = await batch(stage, _mentions(0, 16))  # four batches of 4, queued at once
+        pids = {await asyncio.wrap_future(w.pool.submit(os.getpid)) for w in stage.workers}
+        served = sorted(w.batches for w in stage.workers)
+        await asyncio.wait_for(stage.close_spider(), timeout=60)
+        return out, pids, served
+
+    out, pids, served = asyncio.run(main())
+    assert all(m.sentiment is not None for m in out) and len(pids) == 2
+    assert served == [2, 2]
+    stats = crawler.stats.get_stats()
+    assert stats["pipeline/nlp/scored"] == 16 and "pipeline/nlp/unscored" not in stats
+    assert 0 < stats["pipeline/nlp/worker_start_cpu_ms"] <= stats["pipeline/nlp/worker_total_cpu_ms"]

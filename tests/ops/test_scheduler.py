@@ -270,9 +270,11 @@ def test_blocked_notice_reaches_the_alert_channel_and_clears(tmp_path, clock):
     runs follow); the next successful crawl of the job resolves it."""
     from alerts.incidents import AlertRepo
     from alerts.outbox import Outbox
+    from core.settings import get_settings
 
+    settings = get_settings()
     state = StateDB(tmp_path / "s.db")
-    outbox = Outbox(state)
+    outbox = Outbox(state, settings)
     outbox.add_webhook("http://127.0.0.1:9/hook", events=["alert.*"])
     script = ["blocked", "blocked", "finished"]
     runner = ScriptedRunner(clock, outcome=lambda s, n: CrawlResult(
@@ -280,7 +282,7 @@ def test_blocked_notice_reaches_the_alert_channel_and_clears(tmp_path, clock):
     cfg = ScheduleConfig(intervals={"weibo": 600}, jitter=0.0)
     sched, _, _ = make(tmp_path / "s.db", clock, runner=runner, config=cfg,
                        brands=[Brand(name="b", keywords=["k"], sources=["weibo"])])
-    notifier = BlockedNotifier(state)
+    notifier = BlockedNotifier(state, settings)
     sched.on_blocked.append(notifier)
     sched.on_recovered.append(notifier.recovered)
     run_for(sched, clock, 30 * 60, step=10)

@@ -38,7 +38,7 @@ def test_scheduler_round_crawls_stores_and_surfaces_blocks(tmp_path, monkeypatch
         from alerts.outbox import Outbox
 
         state = StateDB(settings.state_db)
-        Outbox(state).add_webhook("http://127.0.0.1:9/hook", events=["*"])
+        Outbox(state, settings).add_webhook("http://127.0.0.1:9/hook", events=["*"])
         before = sum(s.value for m in REGISTRY.collect() if m.name == "opmon_crawls_blocked"
                      for s in m.samples if s.name.endswith("_total") and s.labels.get("spider") == "tieba")
         with caplog.at_level(logging.ERROR):
@@ -72,7 +72,8 @@ def test_scheduler_round_crawls_stores_and_surfaces_blocks(tmp_path, monkeypatch
     notices = AlertRepo(state).list(kind="crawl_blocked").items
     assert len(notices) == 1 and notices[0].explanation["signal"] == blocked.signal
     assert notices[0].explanation["query"] == f"forum={TIEBA_FORUM}"
-    assert [r.event_type for r in Outbox(state).deliveries()] == ["alert.opened"]  # on its way to the webhook
+    # on its way to the webhook
+    assert [r.event_type for r in Outbox(state, settings).deliveries()] == ["alert.opened"]
 
     # job state: weibo due again after ~10 min, tieba backed off for 2 h
     jobs = {j.key: j for j in JobStore(state).all()}
