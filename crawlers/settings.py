@@ -103,6 +103,7 @@ NLP_BATCH_SIZE = _s.nlp_batch_size
 NLP_ENABLED = _s.nlp_enabled
 STORE_ENABLED = True
 STORE_BATCH_SIZE = 500
+STORE_RETRY_WAIT = 1.0  # seconds before the one retry of a failed store batch
 STORE_WRITE_THREAD = "auto"  # auto: SQLite on the reactor, Elasticsearch on a thread (pipelines/store.py)
 BATCH_MAX_WAIT = 1.0  # seconds an item may wait for its batch to fill (bounds loss on a crash)
 BATCH_IDLE_FLUSH = 0.05  # flush early when no item arrived for this long (a page's items are all in)

@@ -1,7 +1,7 @@
 """Stage 5: write to the configured store in batches (`Store.upsert`), flushed on close.
 
-An item counts as scraped only after its batch is committed. A failed write is retried once; if it
-fails again the batch's items are dropped with reason `store_error` (ERROR log,
+An item counts as scraped only after its batch is committed. A failed write is retried once after
+`STORE_RETRY_WAIT` seconds (default 1; the wait never blocks the reactor); if it fails again the batch's items are dropped with reason `store_error` (ERROR log,
 `pipeline/store/failed_batches`), and the crawl's incremental state is not advanced.
 When feed exports are configured (`-O out.jsonl`), the item passed on is the mention as a JSON-ready
 dict (Scrapy's JSON encoder would drop the time zones of a model's datetimes); otherwise the Mention.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from core.errors import OpmonError
 from crawlers.pipelines.base import BatchingPipeline
@@ -42,6 +41,7 @@ class StorePipeline(BatchingPipeline):
         self.as_dicts = bool(crawler.settings.getdict("FEEDS"))
         self.store = None
         self.in_thread = True
+        self.retry_wait_s = max(0.0, crawler.settings.getfloat("STORE_RETRY_WAIT", 1.0))
 
     def open_spider(self):
         if self.enabled:
@@ -55,24 +55,21 @@ class StorePipeline(BatchingPipeline):
         return choice in ("1", "true", "yes", "on")
 
     async def run_batch(self, items: list):
-        """A local store's batch is written here, on the reactor (see the module docstring)."""
-        if self.in_thread:
-            return await super().run_batch(items)
+        """Write the batch, once more after `retry_wait_s` if the store failed (an OpmonError)."""
         try:
-            return self._write(items)
+            return await self._write_where_configured(items)
         except OpmonError as exc:
             logger.warning("store write failed (%s); retrying once", exc)
-            await asyncio.sleep(1.0)  # on the reactor: wait without blocking it
-            return self._write(items)
+            await asyncio.sleep(self.retry_wait_s)
+            return await self._write_where_configured(items)
+
+    async def _write_where_configured(self, items: list):
+        if self.in_thread:  # on the stage's thread: process_batch
+            return await super().run_batch(items)
+        return self._write(items)  # on the reactor (see the module docstring)
 
     def process_batch(self, items: list) -> tuple[list, dict]:
-        """On the stage's thread."""
-        try:
-            return self._write(items)
-        except OpmonError as exc:
-            logger.warning("store write failed (%s); retrying once", exc)
-            time.sleep(1.0)
-            return self._write(items)
+        return self._write(items)
 
     def _write(self, items: list) -> tuple[list, dict]:
         counters = {}

@@ -343,3 +343,57 @@ def test_dedupe_goes_on_unseeded_when_the_store_cannot_be_read(tmp_path, monkeyp
     assert crawler.stats.get_value("pipeline/dedupe/seed_failed") == 1
     assert "only found within this crawl" in caplog.text
     assert stage.process_item(_mention(1)).dup_of is None
+
+
+class _FlakyStore:
+    """A real SQLite store whose first `fail` upserts raise StoreError (a locked or unreachable store)."""
+
+    def __init__(self, path, fail: int):
+        from store.sqlite import SqliteStore
+
+        self.inner, self.fail, self.calls = SqliteStore(path), fail, 0
+        self.writes_over_network = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def upsert(self, items):
+        from core.errors import StoreError
+
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise StoreError(f"database is locked (attempt {self.calls})")
+        return self.inner.upsert(items)
+
+
+@pytest.mark.parametrize("thread", ["0", "1"])
+def test_store_retries_a_failed_batch_once_then_drops_it_counted(tmp_path, thread):
+    from crawlers.pipelines.store import StorePipeline
+
+    def run(fail: int, name: str):
+        crawler = _crawler(STORE_BATCH_SIZE=3, STORE_WRITE_THREAD=thread, STORE_RETRY_WAIT=0.05)
+        store = _FlakyStore(tmp_path / f"{name}.db", fail)
+        store.open()
+        crawler._opmon_store = store
+
+        async def main():
+            stage = StorePipeline.from_crawler(crawler)
+            stage.open_spider()
+            out = await asyncio.gather(*(stage.process_item(_mention(n)) for n in (1, 2, 3)),
+                                       return_exceptions=True)
+            await stage.close_spider()
+            return out
+
+        out = asyncio.run(main())
+        stored = [store.inner.get(f"weibo:{n}") for n in (1, 2, 3)]
+        store.inner.close()
+        return out, stored, store.calls, crawler.stats.get_stats()
+
+    out, stored, calls, stats = run(1, "once")  # fails once: the retry writes it
+    assert calls == 2 and [m.id for m in out] == ["weibo:1", "weibo:2", "weibo:3"] and all(stored)
+    assert stats["pipeline/store/inserted"] == 3 and "pipeline/store/failed_batches" not in stats
+
+    out, stored, calls, stats = run(2, "twice")  # fails again: dropped, counted, nothing stored
+    assert calls == 2 and all(isinstance(o, DropItem) and "store_error" in str(o) for o in out)
+    assert stored == [None, None, None]
+    assert stats["pipeline/store/failed_batches"] == 1 and stats["pipeline/store/dropped/store_error"] == 3
