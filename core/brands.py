@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -142,6 +143,48 @@ def load_brands_yaml(path: Path) -> list[Brand]:
             detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{path}: brands[{i}]: {detail}") from exc
     return brands
+
+
+class BrandMatcher:
+    """Which of a list of brands a mention names: a brand matches when one of its terms (name,
+    keywords, aliases) occurs in the lower-cased title + text and none of its exclusions does
+    ("小米粥" is not 小米). The one rule used by the crawl (BrandPipeline) and by
+    `opmon brands rematch`; the lower-cased terms are computed once, not per mention."""
+
+    def __init__(self, brands: Iterable[Brand]):
+        self.rules: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+            (b.name, tuple(b.match_terms()), tuple(x.lower() for x in b.exclusions if x))
+            for b in brands]
+        self.names: list[str] = [r[0] for r in self.rules]
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def match(self, title: str | None, text: str) -> list[str]:
+        """The names of the brands the mention names, in the order the brands were given."""
+        low = f"{title or ''}\n{text}".lower()
+        return [name for name, terms, exclusions in self.rules
+                if any(t in low for t in terms) and not any(x in low for x in exclusions)]
+
+
+def load_monitored_brands(settings=None) -> list[Brand]:
+    """Enabled brands from the state DB, plus brands.yaml entries not in the DB (the DB wins:
+    brands.yaml only seeds it). What the crawl tags mentions with."""
+    from core.settings import get_settings
+
+    settings = settings or get_settings()
+    by_name: dict[str, Brand] = {}
+    path = settings.brands_file
+    if path and path.exists():
+        for b in load_brands_yaml(path):
+            by_name[b.name] = b
+    db = StateDB(settings.state_db)
+    try:
+        for b in BrandRepo(db).list():
+            by_name[b.name] = b
+    finally:
+        db.close()
+    return [b for b in by_name.values() if b.enabled]
 
 
 def brands_json(brands: list[Brand]) -> str:

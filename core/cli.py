@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "scheduler": "ops.cli:scheduler",
     "demo": "ops.cli:demo",
     "replay": "ops.cli:replay",
+    "brands": "store.brands_cli:brands",
 }
 
 

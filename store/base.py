@@ -7,7 +7,7 @@ Times going in may be in any zone; times coming out are timezone-aware.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
@@ -130,9 +130,15 @@ class Store(abc.ABC):
 
     # Writes ------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def upsert(self, mentions: Sequence[Mention]) -> UpsertResult:
+    def upsert(self, mentions: Sequence[Mention], *, replace: Collection[str] = ()) -> UpsertResult:
         """Insert or update by `id`, atomically per call: a re-crawl updates metrics and
-        enrichment, never creates a duplicate. Rollups stay consistent with the rows."""
+        enrichment, never creates a duplicate. Rollups stay consistent with the rows.
+
+        An update keeps the stored enrichment (brands, sentiment, emotion, keywords, ...) that the
+        incoming copy leaves empty, so a crawler re-fetching metrics does not wipe what was
+        scored earlier. The enrichment fields named in `replace` take the incoming value even
+        when it is empty (`replace={"brands"}` lets `opmon brands rematch` clear a wrong brand).
+        A name in `replace` that is not an enrichment field is an InvalidInput."""
 
     # Reads -------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
@@ -45,7 +45,7 @@ from store.base import (
     UpsertResult,
 )
 from store.buckets import FIVE_MIN_US, US, bucket_starts, resolve_tz, to_us
-from store.sqlite import merge
+from store.sqlite import merge, replace_fields
 
 log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 1000
@@ -178,9 +178,10 @@ class ElasticStore(Store):
                 found[hit["_id"]] = hit
         return found
 
-    def upsert(self, mentions: Sequence[Mention]) -> UpsertResult:
+    def upsert(self, mentions: Sequence[Mention], *, replace: Collection[str] = ()) -> UpsertResult:
         from elasticsearch import helpers
 
+        replace = replace_fields(replace)
         if not mentions:
             return UpsertResult()
         batch: dict[str, Mention] = {}
@@ -197,7 +198,7 @@ class ElasticStore(Store):
             else:
                 old = eb.from_hit(hit)
                 actions.append({"_op_type": "index", "_index": hit["_index"], "_id": mid,
-                                "_source": eb.to_doc(merge(old, m), hit["_source"].get("ingested_at"))})
+                                "_source": eb.to_doc(merge(old, m, replace), hit["_source"].get("ingested_at"))})
         results = []
         with _wrapped("bulk write"):
             for ok, item in helpers.streaming_bulk(

@@ -28,7 +28,7 @@ import json
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -155,10 +155,25 @@ _ROLLUP_5MIN_UPSERT = (
 )
 
 
-def merge(old: Mention, new: Mention) -> Mention:
+def replace_fields(replace: Collection[str]) -> frozenset[str]:
+    """`upsert(..., replace=)` checked: only enrichment fields can be replaced by an empty value."""
+    if isinstance(replace, str):  # "brands" would otherwise read as the letters b, r, a, ...
+        replace = (replace,)
+    fields = frozenset(replace)
+    unknown = sorted(fields - set(ENRICHMENT))
+    if unknown:
+        raise InvalidInput(f"replace: {', '.join(map(repr, unknown))} not enrichment field(s); "
+                           f"expected some of {', '.join(ENRICHMENT)}")
+    return fields
+
+
+def merge(old: Mention, new: Mention, replace: Collection[str] = ()) -> Mention:
     """A re-crawl replaces the mention but keeps enrichment the new copy does not carry
-    (a crawler re-fetching metrics must not wipe the sentiment scored earlier)."""
-    keep = {f: getattr(old, f) for f in ENRICHMENT if getattr(new, f) in (None, []) and getattr(old, f)}
+    (a crawler re-fetching metrics must not wipe the sentiment scored earlier), except the
+    fields in `replace` (checked by `replace_fields`), which take the new copy's value even
+    when it is empty (a brand re-match that clears a wrong brand)."""
+    keep = {f: getattr(old, f) for f in ENRICHMENT
+            if f not in replace and getattr(new, f) in (None, []) and getattr(old, f)}
     return new.model_copy(update=keep) if keep else new
 
 
@@ -295,14 +310,17 @@ class SqliteStore(Store):
             raise StoreError(f"mention query failed: {exc}") from exc
 
     # Writes --------------------------------------------------------------------------------
-    def upsert(self, mentions: Sequence[Mention]) -> UpsertResult:
+    def upsert(self, mentions: Sequence[Mention], *, replace: Collection[str] = ()) -> UpsertResult:
+        replace = replace_fields(replace)
         if not mentions:
             return UpsertResult()
         with gc_paused():
-            return self.write_prepared(prepare(mentions))
+            return self.write_prepared(prepare(mentions), replace=replace)
 
-    def write_prepared(self, *parts: Prepared) -> UpsertResult:
-        """Write prepared batches (store/sqlite_rows.py), in order, in one IMMEDIATE transaction."""
+    def write_prepared(self, *parts: Prepared, replace: Collection[str] = ()) -> UpsertResult:
+        """Write prepared batches (store/sqlite_rows.py), in order, in one IMMEDIATE transaction.
+        `replace`: as in `upsert`."""
+        replace = replace_fields(replace)
         n = sum(len(p.rows) for p in parts)
         repeated = sum(p.repeated for p in parts)
         if not n:
@@ -312,7 +330,7 @@ class SqliteStore(Store):
             with gc_paused(), write_tx(self._conn()) as c:
                 deltas = []
                 for p in parts:
-                    i, u, correction = self._write(c, p)
+                    i, u, correction = self._write(c, p, replace)
                     inserted += i
                     updated += u
                     deltas.append(p.rollup_rows)
@@ -349,11 +367,12 @@ class SqliteStore(Store):
             raise StoreError("mention sequence numbers were not assigned contiguously")
         return first
 
-    def _write(self, c: sqlite3.Connection, p: Prepared) -> tuple[int, int, Rollups | None]:
+    def _write(self, c: sqlite3.Connection, p: Prepared,
+               replace: frozenset[str] = frozenset()) -> tuple[int, int, Rollups | None]:
         """(inserted, updated, rollup corrections to p.rollup_rows or None)."""
         existing = self._existing(c, [r[0] for r in p.rows])
         if existing:
-            return self._write_mixed(c, p, existing)
+            return self._write_mixed(c, p, existing, replace)
         # Every mention is new (a bulk load): the prepared rows go in as they are; SQL adds the
         # first seq to each batch index.
         base = self._insert_rows(c, p.rows)
@@ -363,8 +382,8 @@ class SqliteStore(Store):
         c.executemany(f"INSERT INTO mention_aspects VALUES (?1 + {base}, ?2, ?3, ?4)", p.aspects)
         return len(p.rows), 0, None
 
-    def _write_mixed(self, c: sqlite3.Connection, p: Prepared,
-                     existing: dict[str, tuple]) -> tuple[int, int, Rollups]:
+    def _write_mixed(self, c: sqlite3.Connection, p: Prepared, existing: dict[str, tuple],
+                     replace: frozenset[str] = frozenset()) -> tuple[int, int, Rollups]:
         """A batch with ids already stored: new ones are inserted, the others merged in place."""
         new_index = [i for i, r in enumerate(p.rows) if r[0] not in existing]
         seq_of: dict[int, int] = {}
@@ -381,16 +400,17 @@ class SqliteStore(Store):
             if i not in seq_of:
                 m = Mention.model_validate_json(r[-1])
                 rollups.add(m, r[3], -1)  # prepare() counted it as new
-                self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects)
+                self._update(c, existing[r[0]], m, rollups, brands, keywords, aspects, replace)
         c.executemany("INSERT OR IGNORE INTO mention_brands VALUES (?, ?, ?, ?)", brands)
         c.executemany("INSERT OR IGNORE INTO mention_keywords VALUES (?, ?)", keywords)
         c.executemany("INSERT INTO mention_aspects VALUES (?, ?, ?, ?)", aspects)
         return len(new_index), len(p.rows) - len(new_index), rollups
 
-    def _update(self, c, old_row, incoming: Mention, rollups: Rollups, brands, keywords, aspects) -> None:
+    def _update(self, c, old_row, incoming: Mention, rollups: Rollups, brands, keywords, aspects,
+                replace: frozenset[str] = frozenset()) -> None:
         seq, old_pub, old_body = old_row
         old = Mention.model_validate_json(old_body)
-        m = merge(old, incoming)
+        m = merge(old, incoming, replace)
         pub = to_us(m.published_at)
         rollups.add(old, old_pub, -1)
         rollups.add(m, pub, +1)

@@ -21,7 +21,7 @@ from api.schemas import (
     BreakdownRow,
     MentionPage,
 )
-from core.brands import BrandRepo
+from core.brands import BrandMatcher, BrandRepo
 from core.errors import ModelError, NotFound
 from core.mention import Kind, Label, Mention, mention_errors
 from core.settings import Settings
@@ -165,10 +165,9 @@ def _tag_brands(mentions: list[Mention], repo: BrandRepo) -> None:
     untagged = [m for m in mentions if not m.brands]
     if not untagged:
         return
-    monitored = repo.list(enabled_only=True)
+    matcher = BrandMatcher(repo.list(enabled_only=True))  # the crawl's rule (title and text apart)
     for m in untagged:
-        text = " ".join(filter(None, [m.title, m.text]))
-        m.brands = [b.name for b in monitored if b.matches(text)]
+        m.brands = matcher.match(m.title, m.text)
 
 
 def _analyze(mentions: list[Mention], analyzer: Any, settings: Settings) -> int:

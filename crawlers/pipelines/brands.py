@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from core.brands import Brand, BrandRepo, load_brands_yaml
+from core.brands import Brand, BrandMatcher, load_monitored_brands
 from core.errors import OpmonError
-from core.settings import get_settings
 from crawlers.pipelines.base import Stage
-from store.sqlite_db import StateDB
 
 logger = logging.getLogger(__name__)
 
-
-def load_monitored_brands(settings=None) -> list[Brand]:
-    """Enabled brands from the state DB, plus brands.yaml entries not in the DB (the DB wins:
-    brands.yaml only seeds it)."""
-    settings = settings or get_settings()
-    by_name: dict[str, Brand] = {}
-    path = settings.brands_file
-    if path and path.exists():
-        for b in load_brands_yaml(path):
-            by_name[b.name] = b
-    db = StateDB(settings.state_db)
-    try:
-        for b in BrandRepo(db).list():
-            by_name[b.name] = b
-    finally:
-        db.close()
-    return [b for b in by_name.values() if b.enabled]
+__all__ = ["BrandPipeline", "load_monitored_brands"]  # load_monitored_brands: re-exported from core.brands
 
 
 class BrandPipeline(Stage):
     """A mention can match several brands; one that matches none is kept with brands=[] (the keyword
-    search already targeted it). Exclusions veto a brand ("小米粥" is not 小米)."""
+    search already targeted it). Exclusions veto a brand ("小米粥" is not 小米). The rule itself is
+    core.brands.BrandMatcher, shared with `opmon brands rematch`."""
 
     stage = "brands"
 
     def __init__(self, crawler):
         super().__init__(crawler)
         self.brands: list[Brand] = []
-        self.matchers: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+        self.matcher = BrandMatcher([])
 
     def open_spider(self):
         try:
@@ -48,17 +31,13 @@ class BrandPipeline(Stage):
         except OpmonError as exc:
             logger.error("brand matching off: %s", exc)
             self.stats.set_value("pipeline/brands/unavailable", 1)
-        # Brand.matches() semantics, with the lower-cased terms computed once instead of per mention.
-        self.matchers = [(b.name, tuple(b.match_terms()), tuple(x.lower() for x in b.exclusions if x))
-                         for b in self.brands]
+        self.matcher = BrandMatcher(self.brands)
         logger.info("brand matching: %d monitored brands", len(self.brands))
 
     def process_item(self, mention):
-        if not self.matchers:
+        if not self.matcher:
             return mention
-        low = f"{mention.title or ''}\n{mention.text}".lower()
-        matched = [name for name, terms, exclusions in self.matchers
-                   if any(t in low for t in terms) and not any(x in low for x in exclusions)]
+        matched = self.matcher.match(mention.title, mention.text)
         if matched:
             mention.brands = sorted(set(mention.brands) | set(matched))
             self.stats.inc_value("pipeline/brands/matched")
