@@ -27,6 +27,8 @@ def _day(settings, value: date | None) -> datetime | None:
 @brands.command()
 @click.option("--brand", "scope", multiple=True, metavar="NAME",
               help="re-decide only this monitored brand (repeatable; default: every monitored brand)")
+@click.option("--remove", multiple=True, metavar="NAME",
+              help="strip this brand, no longer monitored (deleted or disabled), from every mention (repeatable)")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="only mentions published on or after this day (service time zone)")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
@@ -35,27 +37,29 @@ def _day(settings, value: date | None) -> datetime | None:
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 10_000),
               help="mentions read per page and written per transaction")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def rematch(scope: tuple[str, ...], since: datetime | None, until: datetime | None, dry_run: bool, batch: int,
+def rematch(scope: tuple[str, ...], remove: tuple[str, ...], since: datetime | None, until: datetime | None, dry_run: bool, batch: int,
             as_json: bool) -> None:
     """Re-apply the brand rules (names, keywords, aliases, exclusions) to stored mentions.
 
     Use it after changing a brand through /v1/brands or brands.yaml: a mention that no longer
     matches loses the brand, one that now matches gains it; trends and brand searches follow.
     Brands that are not monitored (or not given with --brand) are left as they are on every
-    mention. Safe to run again: a second run changes nothing.
+    mention, unless named with --remove (a deleted brand's old tags). Safe to run again: a
+    second run changes nothing.
     """
     from core.brands import load_monitored_brands
     from core.settings import get_settings
     from store.factory import open_store
-    from store.rematch import rematch_brands, resolve_scope
+    from store.rematch import rematch_brands, resolve_remove, resolve_scope
 
     settings = get_settings()
     try:
         monitored = load_monitored_brands(settings)
         resolve_scope(monitored, scope or None)  # an unknown --brand fails before the store opens
+        resolve_remove(monitored, remove)
     except OpmonError as exc:
         raise click.UsageError(str(exc)) from exc
-    if not monitored:
+    if not monitored and not remove:
         raise click.ClickException("no monitored brands (add some through /v1/brands or brands.yaml)")
     lo, hi = _day(settings, since and since.date()), _day(settings, until and until.date())
     if lo is not None and hi is not None and hi <= lo:
@@ -73,7 +77,7 @@ def rematch(scope: tuple[str, ...], since: datetime | None, until: datetime | No
     except OpmonError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        result = rematch_brands(store, monitored, scope=scope or None, since=lo, until=hi, batch=batch,
+        result = rematch_brands(store, monitored, scope=scope or None, remove=remove, since=lo, until=hi, batch=batch,
                                 dry_run=dry_run, progress=progress)
     except OpmonError as exc:
         raise click.ClickException(f"rematch stopped: {exc} (batches already written stay written; "
@@ -84,7 +88,8 @@ def rematch(scope: tuple[str, ...], since: datetime | None, until: datetime | No
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
         return
     verb = "would change" if dry_run else "changed"
-    click.echo(f"brands {', '.join(result.scope)}: {result.scanned} mentions scanned, {result.changed} {verb}")
+    stripped = f" (stripping {', '.join(remove)})" if remove else ""
+    click.echo(f"brands {', '.join(result.scope)}{stripped}: {result.scanned} mentions scanned, {result.changed} {verb}")
     for name in sorted(set(result.added) | set(result.removed)):
         click.echo(f"  {name}: +{result.added.get(name, 0)} -{result.removed.get(name, 0)}")
     if dry_run:

@@ -8,9 +8,10 @@ matcher as the crawl (core.brands.BrandMatcher) and writes back the mentions who
 with `upsert(..., replace={"brands"})` so that a brand can be cleared. Rollups and brand indexes
 follow through the store's ordinary update path.
 
-Only the brands in scope are decided here: new = (old - scope) | (matched & scope). A brand
-outside the scope, such as one a CEM system set through `POST /v1/mentions:batch` for a brand we
-do not monitor, is left as it is. Running it twice changes nothing the second time.
+Only the brands in scope are decided here: new = (old - scope - remove) | (matched & scope). A
+brand outside the scope, such as one a CEM system set through `POST /v1/mentions:batch` for a brand
+we do not monitor, is left as it is, unless it is named in `remove` (the tags of a brand that is no
+longer monitored: deleted or disabled). Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -59,12 +60,24 @@ def resolve_scope(brands: Sequence[Brand], scope: Iterable[str] | None) -> list[
     return wanted
 
 
+def resolve_remove(brands: Sequence[Brand], remove: Iterable[str]) -> list[str]:
+    """Brand names whose tags are to be stripped: none of them may be monitored (a monitored
+    brand's tags follow its rules; to drop it, delete or disable it first)."""
+    wanted = [r.strip() for r in dict.fromkeys(remove) if r.strip()]
+    monitored = [r for r in wanted if r in {b.name for b in brands}]
+    if monitored:
+        raise InvalidInput(f"still monitored: {', '.join(monitored)}; its tags follow its rules "
+                           "(delete or disable the brand first to strip them)")
+    return wanted
+
+
 def rematch_brands(store: Store, brands: Sequence[Brand], *, scope: Iterable[str] | None = None,
-                   since: datetime | None = None, until: datetime | None = None, batch: int = 1000,
+                   remove: Iterable[str] = (), since: datetime | None = None, until: datetime | None = None, batch: int = 1000,
                    dry_run: bool = False,
                    progress: Callable[[RematchResult], None] | None = None) -> RematchResult:
     """Bring the brands of the stored mentions published in [since, until) in line with `brands`'
-    rules, for the brand names in `scope` (default: all of `brands`). `batch`: mentions read per
+    rules, for the brand names in `scope` (default: all of `brands`), and strip the names in
+    `remove` (brands no longer monitored). `batch`: mentions read per
     export page and written per upsert. `progress` is called after each page read."""
     for what, dt in (("since", since), ("until", until)):
         if dt is not None and (dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None):
@@ -75,6 +88,7 @@ def rematch_brands(store: Store, brands: Sequence[Brand], *, scope: Iterable[str
         raise InvalidInput("batch must be between 1 and 10000")
     in_scope = resolve_scope(brands, scope)
     scoped = set(in_scope)
+    stripped = set(resolve_remove(brands, remove))
     matcher = BrandMatcher([b for b in brands if b.name in scoped])
     result = RematchResult(dry_run=dry_run, scope=in_scope)
     pending: list[Mention] = []
@@ -91,7 +105,7 @@ def rematch_brands(store: Store, brands: Sequence[Brand], *, scope: Iterable[str
                 continue
             result.scanned += 1
             old = set(m.brands)
-            new = (old - scoped) | set(matcher.match(m.title, m.text))
+            new = (old - scoped - stripped) | set(matcher.match(m.title, m.text))
             if new == old:
                 continue
             result.changed += 1

@@ -216,6 +216,16 @@ def test_a_brand_removed_from_the_rules_keeps_its_tags_unless_in_scope(loaded):
     res = rematch_brands(loaded, [HUAWEI])
     assert not res.removed and brands_of(loaded)["weibo:2"] == ["小米"]
 
+    # ... unless named in `remove` (小米 deleted): its tags go, the CEM's brand and the rules' stay
+    res = rematch_brands(loaded, [HUAWEI], remove=["小米"])
+    assert res.removed == {"小米": 5} and res.added == {}  # 华为 was already added by the first pass
+    got = brands_of(loaded)
+    assert got["weibo:4"] == ["华为"] and got["weibo:5"] == ["某CEM品牌"] and got["weibo:1"] == []
+    assert trend_total(loaded, "小米") == 0 and searched(loaded, "小米") == set()
+    assert_exact_rollups(loaded)
+    with pytest.raises(InvalidInput, match="still monitored: 华为"):
+        rematch_brands(loaded, [HUAWEI], remove=["华为"])
+
 
 # The CLI --------------------------------------------------------------------------------------
 
@@ -281,3 +291,15 @@ def test_cli_brand_scope_window_and_unknown_brand(cli_env):
     assert "not a monitored brand: 苹果" in bad.output and "monitored: 华为, 小米" in bad.output
     backwards = runner.invoke(main, ["brands", "rematch", "--since", "2026-11-12", "--until", "2026-11-11"])
     assert backwards.exit_code == 2 and "--until must be after --since" in backwards.output
+
+
+def test_cli_remove_strips_a_brand_no_longer_monitored(cli_env):
+    runner = CliRunner()
+    monitored = runner.invoke(main, ["brands", "rematch", "--remove", "小米"])
+    assert monitored.exit_code == 2 and "still monitored: 小米" in monitored.output
+    res = runner.invoke(main, ["brands", "rematch", "--brand", "华为", "--remove", "某CEM品牌", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["removed"] == {"某CEM品牌": 2}
+    brands, _ = _stored(cli_env)
+    assert brands["weibo:5"] == ["小米"] and brands["weibo:6"] == []
