@@ -10,11 +10,29 @@ from "nothing new" without reading the log. Exit statuses:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from core.errors import OpmonError
+
 EXIT_BLOCKED = 3
+logger = logging.getLogger(__name__)
+
+
+def report_start_failure(task) -> None:
+    """A crawl that cannot start because of something the operator can fix (a missing `-a keyword`,
+    a JOBDIR in use) says so in one ERROR line instead of asyncio's "Task exception was never
+    retrieved" and a traceback; other failures keep their traceback. The exit status stays 1."""
+    if task.cancelled():
+        return
+    exc = task.exception()  # retrieving it is what silences asyncio's report
+    if isinstance(exc, OpmonError):
+        logger.error("the crawl could not start: %s", exc)
+    elif exc is not None:
+        logger.error("the crawl could not start", exc_info=exc)
 
 
 class Command(ScrapyCrawl):
@@ -25,7 +43,9 @@ class Command(ScrapyCrawl):
             raise UsageError("running 'scrapy crawl' with more than one spider is not supported")
         assert self.crawler_process
         crawler = self._create_crawler(args[0])
-        self.crawler_process.crawl(crawler, **opts.spargs)
+        started = self.crawler_process.crawl(crawler, **opts.spargs)
+        if isinstance(started, asyncio.Future):  # the asyncio runner (TWISTED_REACTOR ... asyncio)
+            started.add_done_callback(report_start_failure)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1

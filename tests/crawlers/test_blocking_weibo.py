@@ -112,3 +112,12 @@ def test_redirect_loop_is_a_block_not_a_silent_drop(replay_server, run_crawl):
     assert run.finish_reason == "blocked", run.log[-2000:]
     assert run.stats["blocked/redirect_loop"] == 1
 
+
+
+def test_a_crawl_that_cannot_start_says_why_in_one_line(run_crawl):
+    # A missing argument is the operator's to fix: one ERROR line and exit status 1, not asyncio's
+    # "Task exception was never retrieved" with a traceback (crawlers/commands/crawl.py).
+    run = run_crawl("weibo", {})
+    assert run.returncode == 1
+    assert "ERROR: the crawl could not start: weibo: -a keyword=K is required" in run.log
+    assert "never retrieved" not in run.log and "Traceback" not in run.log
