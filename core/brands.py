@@ -57,12 +57,6 @@ class Brand(BaseModel):
                 seen.setdefault(t.strip().lower(), None)
         return list(seen)
 
-    def matches(self, text: str) -> bool:
-        low = text.lower()
-        if any(x.lower() in low for x in self.exclusions if x):
-            return False
-        return any(t in low for t in self.match_terms())
-
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS brands (

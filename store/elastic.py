@@ -45,7 +45,7 @@ from store.base import (
     UpsertResult,
 )
 from store.buckets import FIVE_MIN_US, US, bucket_starts, resolve_tz, to_us
-from store.sqlite import merge, replace_fields
+from store.merge import merge, replace_fields
 
 log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 1000

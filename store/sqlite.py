@@ -57,6 +57,7 @@ from store.base import (
 )
 from store.buckets import FIVE_MIN_US, HOUR_US, US, bucket_starts, resolve_tz, to_us
 from store.cjk import fts_query
+from store.merge import merge, replace_fields
 from store.sqlite_db import connect, write_tx
 from store.sqlite_rows import (
     ALL,
@@ -70,7 +71,6 @@ from store.sqlite_rows import (
     prepare,
 )
 
-ENRICHMENT = ("brands", "sentiment", "emotion", "keywords", "topics", "aspects", "dup_of", "lang")
 # 2: mention_brands keyed (brand, published_us, seq); 3: mentions.emotion. Older ones are migrated on open.
 SCHEMA_VERSION = "3"
 _CHUNK = 500  # ids per IN (...) lookup, under SQLite's variable limit
@@ -153,28 +153,6 @@ _ROLLUP_5MIN_UPSERT = (
     "neutral = neutral + excluded.neutral, negative = negative + excluded.negative, "
     "unscored = unscored + excluded.unscored"
 )
-
-
-def replace_fields(replace: Collection[str]) -> frozenset[str]:
-    """`upsert(..., replace=)` checked: only enrichment fields can be replaced by an empty value."""
-    if isinstance(replace, str):  # "brands" would otherwise read as the letters b, r, a, ...
-        replace = (replace,)
-    fields = frozenset(replace)
-    unknown = sorted(fields - set(ENRICHMENT))
-    if unknown:
-        raise InvalidInput(f"replace: {', '.join(map(repr, unknown))} not enrichment field(s); "
-                           f"expected some of {', '.join(ENRICHMENT)}")
-    return fields
-
-
-def merge(old: Mention, new: Mention, replace: Collection[str] = ()) -> Mention:
-    """A re-crawl replaces the mention but keeps enrichment the new copy does not carry
-    (a crawler re-fetching metrics must not wipe the sentiment scored earlier), except the
-    fields in `replace` (checked by `replace_fields`), which take the new copy's value even
-    when it is empty (a brand re-match that clears a wrong brand)."""
-    keep = {f: getattr(old, f) for f in ENRICHMENT
-            if f not in replace and getattr(new, f) in (None, []) and getattr(old, f)}
-    return new.model_copy(update=keep) if keep else new
 
 
 def _write_rollups(c: sqlite3.Connection, parts: list[tuple[list[tuple], list[tuple], list[tuple]]]) -> None:

@@ -17,8 +17,8 @@ from core.mention import Mention
 from core.settings import get_settings
 from store.base import Filters, SearchQuery, SeriesQuery, TrendQuery
 from store.factory import open_store
+from store.merge import merge
 from store.rematch import rematch_brands
-from store.sqlite import merge
 from store.sqlite_db import StateDB
 
 SH = ZoneInfo("Asia/Shanghai")
