@@ -44,8 +44,9 @@ SCRAPY_STATE = ("requests.seen", "requests.queue", "spider.state")  # what Scrap
 
 
 class JobdirGuard:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, stats=None):
         self.directory = directory
+        self.stats = stats
         self.lock_path = directory / LOCK_NAME
         self.fd: int | None = None
         self.reset_from: str | None = None  # the dead crawl's lock line, when its state was dropped
@@ -55,11 +56,10 @@ class JobdirGuard:
         path = job_dir(crawler.settings)
         if not path:
             raise NotConfigured("no JOBDIR")
-        guard = cls(Path(path))
+        guard = cls(Path(path), crawler.stats)
         guard.acquire()  # here, before the engine builds the scheduler that reads the JOBDIR
         crawler.signals.connect(guard.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(guard.engine_stopped, signal=signals.engine_stopped)
-        guard.crawler = crawler
         return guard
 
     def acquire(self) -> None:
@@ -93,7 +93,8 @@ class JobdirGuard:
     def spider_opened(self, spider) -> None:
         if self.reset_from is None:
             return
-        self.crawler.stats.set_value("jobdir/reset_unclean", 1)
+        if self.stats is not None:
+            self.stats.set_value("jobdir/reset_unclean", 1)
         logger.warning("JOBDIR %s was left by a crawl that did not stop cleanly (%s; killed or crashed): "
                        "Scrapy's saved queue is incomplete there, so resuming would skip pages. Starting this "
                        "crawl afresh instead (pages are fetched again; stored mentions are updated, not "
